@@ -1,0 +1,77 @@
+/** What we know about the adapter a device came from; printed next to every figure. */
+export interface AdapterReport {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** True for CPU adapters (SwiftShader, WARP): their figures are CPU figures. */
+  isFallbackAdapter: boolean;
+  /** Where the device lives: Dawn inside Node, or a browser's navigator.gpu. */
+  backend: 'dawn-node' | 'browser';
+  /** True when we found no adapter and loaded SwiftShader ourselves. */
+  swiftshaderFallback: boolean;
+  features: string[];
+  limits: Record<string, number>;
+}
+
+export interface GpuContext {
+  device: GPUDevice;
+  adapter: AdapterReport;
+  /** Whether timestamp queries work on this device (profile mode needs them). */
+  timestamps: boolean;
+  /** Dawn in Node spins the main thread while a GPU promise is pending, so waiters sleep first. */
+  busyWaits: boolean;
+}
+
+export interface DeviceOptions {
+  /** Ask for a high-performance or low-power adapter where several exist. */
+  powerPreference?: GPUPowerPreference;
+  /** Extra Dawn toggles (Node only), e.g. 'disable_robustness'. */
+  enableToggles?: string[];
+  /** Print the SwiftShader notice (default true). */
+  quiet?: boolean;
+}
+
+/** A one-line description of an adapter, e.g. for bench output and the CLI. */
+export function describeAdapter(a: AdapterReport): string {
+  const name = [a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' ');
+  const cpu = a.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe|warp/i.test(name);
+  return `${name || 'unknown adapter'} (${a.backend}${cpu ? ', CPU adapter: figures are CPU figures' : ''})`;
+}
+
+/** Limits worth requesting: the adapter's maxima for what big tensors and kernels need. */
+export const WANTED_LIMITS = [
+  'maxBufferSize', 'maxStorageBufferBindingSize', 'maxStorageBuffersPerShaderStage',
+  'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupSizeY', 'maxComputeWorkgroupSizeZ',
+  'maxComputeWorkgroupsPerDimension',
+] as const;
+
+export function adapterReport(adapter: GPUAdapter, backend: AdapterReport['backend'], swiftshaderFallback: boolean): AdapterReport {
+  const info = adapter.info;
+  const limits: Record<string, number> = {};
+  for (const k of WANTED_LIMITS) limits[k] = Number((adapter.limits as unknown as Record<string, number>)[k]);
+  limits.minStorageBufferOffsetAlignment = adapter.limits.minStorageBufferOffsetAlignment;
+  limits.minUniformBufferOffsetAlignment = adapter.limits.minUniformBufferOffsetAlignment;
+  const legacyFallback = (adapter as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter;
+  const fallback = Boolean(info?.isFallbackAdapter ?? legacyFallback) ||
+    /swiftshader/i.test(`${info?.architecture} ${info?.description} ${info?.device}`);
+  return {
+    vendor: info?.vendor ?? '', architecture: info?.architecture ?? '', device: info?.device ?? '',
+    description: info?.description ?? '', isFallbackAdapter: fallback, backend, swiftshaderFallback,
+    features: [...adapter.features].sort(), limits,
+  };
+}
+
+/** The device descriptor shared by both platforms: adapter maxima and the optional features we use. */
+export function deviceDescriptor(adapter: GPUAdapter): GPUDeviceDescriptor {
+  const requiredFeatures: GPUFeatureName[] = [];
+  for (const f of ['timestamp-query', 'subgroups'] as GPUFeatureName[]) if (adapter.features.has(f)) requiredFeatures.push(f);
+  const requiredLimits: Record<string, number> = {};
+  for (const k of WANTED_LIMITS) requiredLimits[k] = (adapter.limits as unknown as Record<string, number>)[k];
+  return { requiredFeatures, requiredLimits, label: 'trans3dhead' };
+}
+
+export class NoAdapterError extends Error {
+  constructor(message: string) { super(message); this.name = 'NoAdapterError'; }
+}

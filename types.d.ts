@@ -1,0 +1,5 @@
+// WGSL files are imported as text (esbuild's text loader; scripts/loader.mjs in Node).
+declare module '*.wgsl' {
+  const source: string;
+  export default source;
+}
