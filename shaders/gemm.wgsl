@@ -8,8 +8,15 @@
 // Out-of-range rows/columns load clamped (valid) addresses; an output only depends on its own
 // row of A and column of B, so clamped lanes only produce values that are never stored.
 
+//#if VEC4
+// K % 4 == 0 and N % 4 == 0: one vec4 load where the scalar form needs four (and on
+// SwiftShader four bounds checks).
+@group(0) @binding(#) var<storage, read> a: array<vec4f>;
+@group(0) @binding(#) var<storage, read> b: array<vec4f>;
+//#else
 @group(0) @binding(#) var<storage, read> a: array<f32>;
 @group(0) @binding(#) var<storage, read> b: array<f32>;
+//#endif
 //#if BIAS
 @group(0) @binding(#) var<storage, read> bias: array<f32>;
 //#endif
@@ -42,49 +49,100 @@ fn emit(z: u32, r: u32, col: u32, acc: f32) {
   c[o] = v;
 }
 
-fn store(z: u32, row0: u32, col0: u32, acc: ptr<function, array<vec4f, TM * TN4>>) {
-  for (var i = 0u; i < TM; i++) {
-    let r = row0 + i;
-    if (r >= p.M) { break; }
-    for (var j = 0u; j < TN4; j++) {
-      let vals = (*acc)[i * TN4 + j];
-      for (var e = 0u; e < 4u; e++) {
-        let col = col0 + 4u * j + e;
-        if (col < p.N) { emit(z, r, col, vals[e]); }
-      }
-    }
-  }
+fn store4(z: u32, r: u32, col: u32, v: vec4f) {
+  if (r >= p.M) { return; }
+  if (col < p.N) { emit(z, r, col, v.x); }
+  if (col + 1u < p.N) { emit(z, r, col + 1u, v.y); }
+  if (col + 2u < p.N) { emit(z, r, col + 2u, v.z); }
+  if (col + 3u < p.N) { emit(z, r, col + 3u, v.w); }
 }
 
+//#if !VEC4
+// Register tile: TM rows x TN4 vec4 columns, unrolled into named variables by //#for.
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn main_registers(@builtin(global_invocation_id) gid: vec3u) {
   let row0 = gid.y * TM;
   let col0 = gid.x * TN4 * 4u;
   if (row0 >= p.M || col0 >= p.N) { return; }
   let z = gid.z;
-  var rowOff: array<u32, TM>;
-  for (var i = 0u; i < TM; i++) { rowOff[i] = z * p.strideA + min(row0 + i, p.M - 1u) * p.K; }
-  var colIdx: array<vec4u, TN4>;
-  for (var j = 0u; j < TN4; j++) {
-    let c0 = col0 + 4u * j;
-    colIdx[j] = min(vec4u(c0, c0 + 1u, c0 + 2u, c0 + 3u), vec4u(p.N - 1u)) + vec4u(z * p.strideB);
-  }
-  var acc: array<vec4f, TM * TN4>;
+//#for i in 0..TM
+  let aOff$i = z * p.strideA + min(row0 + $i, p.M - 1u) * p.K;
+//#endfor
+//#for j in 0..TN4
+  let bCol$j = min(vec4u(col0 + 4u * $j) + vec4u(0u, 1u, 2u, 3u), vec4u(p.N - 1u)) + vec4u(z * p.strideB);
+//#endfor
+//#for i in 0..TM
+//#for j in 0..TN4
+  var acc$i_$j = vec4f(0.0);
+//#endfor
+//#endfor
   for (var k = 0u; k < p.K; k++) {
-    let bRow = k * p.N;
-    var bv: array<vec4f, TN4>;
-    for (var j = 0u; j < TN4; j++) {
-      let ci = colIdx[j] + vec4u(bRow);
-      bv[j] = vec4f(b[ci.x], b[ci.y], b[ci.z], b[ci.w]);
-    }
-    for (var i = 0u; i < TM; i++) {
-      let av = vec4f(a[rowOff[i] + k]);
-      for (var j = 0u; j < TN4; j++) { acc[i * TN4 + j] = fma(av, bv[j], acc[i * TN4 + j]); }
-    }
+    let bRow = vec4u(k * p.N);
+//#for j in 0..TN4
+    let bi$j = bCol$j + bRow;
+    let b$j = vec4f(b[bi$j.x], b[bi$j.y], b[bi$j.z], b[bi$j.w]);
+//#endfor
+//#for i in 0..TM
+    let a$i = vec4f(a[aOff$i + k]);
+//#for j in 0..TN4
+    acc$i_$j += a$i * b$j;
+//#endfor
+//#endfor
   }
-  store(z, row0, col0, &acc);
+//#for i in 0..TM
+//#for j in 0..TN4
+  store4(z, row0 + $i, col0 + 4u * $j, acc$i_$j);
+//#endfor
+//#endfor
 }
+//#else
+// Same tile with vec4 loads: per 4 steps of K, TM vec4 loads of A and 4*TN4 of B.
+@compute @workgroup_size(WG_X, WG_Y, 1)
+fn main_registers(@builtin(global_invocation_id) gid: vec3u) {
+  let row0 = gid.y * TM;
+  let col0 = gid.x * TN4 * 4u;
+  if (row0 >= p.M || col0 >= p.N) { return; }
+  let z = gid.z;
+  let K4 = p.K / 4u;
+  let N4 = p.N / 4u;
+//#for i in 0..TM
+  let aOff$i = (z * p.strideA) / 4u + min(row0 + $i, p.M - 1u) * K4;
+//#endfor
+//#for j in 0..TN4
+  let bCol$j = (z * p.strideB) / 4u + min(col0 / 4u + $j, N4 - 1u);
+//#endfor
+//#for i in 0..TM
+//#for j in 0..TN4
+  var acc$i_$j = vec4f(0.0);
+//#endfor
+//#endfor
+  for (var k4 = 0u; k4 < K4; k4++) {
+    let bRow = 4u * k4 * N4;
+//#for j in 0..TN4
+    let b$j_0 = b[bCol$j + bRow];
+    let b$j_1 = b[bCol$j + bRow + N4];
+    let b$j_2 = b[bCol$j + bRow + 2u * N4];
+    let b$j_3 = b[bCol$j + bRow + 3u * N4];
+//#endfor
+//#for i in 0..TM
+    let a$i = a[aOff$i + k4];
+//#for j in 0..TN4
+    acc$i_$j += vec4f(a$i.x) * b$j_0;
+    acc$i_$j += vec4f(a$i.y) * b$j_1;
+    acc$i_$j += vec4f(a$i.z) * b$j_2;
+    acc$i_$j += vec4f(a$i.w) * b$j_3;
+//#endfor
+//#endfor
+  }
+//#for i in 0..TM
+//#for j in 0..TN4
+  store4(z, row0 + $i, col0 + 4u * $j, acc$i_$j);
+//#endfor
+//#endfor
+}
+//#endif
 
+//#if !VEC4
 const TILE_M: u32 = {{TILE_M}};
 const TILE_N: u32 = {{TILE_N}};
 var<workgroup> tileA: array<f32, BK * TILE_M>;   // [k][m]
@@ -145,3 +203,4 @@ fn main_tiled(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) l
     }
   }
 }
+//#endif

@@ -43,8 +43,9 @@ export function gemm(g: Graph, A: Tensor, B: Tensor, opts: GemmOptions = {}, til
   const t = tiles ?? gemmTiles(g.tuning, M, N);
   const tileM = t.TM * t.WG_Y;
   const tileN = t.TN4 * 4 * t.WG_X;
+  const vec4 = t.schedule === 'registers' && K % 4 === 0 && N % 4 === 0;
   const shader = specialize(source, {
-    BIAS: !!opts.bias, RESIDUAL: !!opts.residual, RELU: !!opts.relu,
+    VEC4: vec4, BIAS: !!opts.bias, RESIDUAL: !!opts.residual, RELU: !!opts.relu,
     TM: t.TM, TN4: t.TN4, BK: t.BK, TILE_M: t.schedule === 'tiled' ? tileM : 4, TILE_N: t.schedule === 'tiled' ? tileN : 4,
   });
   const inputs = [A, B, ...(opts.bias ? [opts.bias] : []), ...(opts.residual ? [opts.residual] : [])];

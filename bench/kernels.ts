@@ -1,0 +1,37 @@
+// npm run bench:kernels: GEMM GFLOP/s from GPU timestamps on this adapter.
+// Options: --shapes MxNxK,... --repeats N --tiles '{"schedule":"registers","TM":8,...}'
+import { getDevice, releaseDevice } from '../src/platform/node.ts';
+import { describeAdapter } from '../src/platform/types.ts';
+import { Graph } from '../src/graph/graph.ts';
+import { CompiledGraph } from '../src/graph/compile.ts';
+import { tuningFor } from '../src/graph/tuning.ts';
+import { gemm, gemmTiles, type GemmTiles } from '../src/kernels/gemm.ts';
+
+const arg = (name: string) => { const i = process.argv.indexOf(name); return i > 0 ? process.argv[i + 1] : undefined; };
+const shapes = (arg('--shapes') ?? '1024x1024x1024,4096x256x2304,64x256x2048').split(',').map((s) => s.split('x').map(Number));
+const repeats = Number(arg('--repeats') ?? 5);
+const tilesArg = arg('--tiles');
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+const toggles = arg('--toggles');
+const ctx = await getDevice(toggles ? { enableToggles: toggles.split(',') } : {});
+console.log(`adapter: ${describeAdapter(ctx.adapter)}`);
+const tuning = tuningFor(ctx);
+for (const [M, N, K] of shapes) {
+  const g = new Graph(tuning);
+  const a = g.input('a', [M, K]);
+  const b = g.weight('b', [K, N], new Float32Array(K * N).map((_, i) => (i % 7) - 3));
+  const tiles: GemmTiles = tilesArg ? JSON.parse(tilesArg) : gemmTiles(tuning, M, N);
+  g.output('c', gemm(g, a, b, {}, tiles));
+  const cg = await CompiledGraph.create(ctx, g);
+  const x = new Float32Array(M * K).fill(0.5);
+  await cg.profile({ a: x });
+  const ms: number[] = [];
+  for (let i = 0; i < repeats; i++) ms.push((await cg.profile({ a: x })).gpuMs);
+  const m = median(ms);
+  console.log(`gemm ${M}x${N}x${K} ${JSON.stringify(tiles)}: ${m.toFixed(2)} ms, ${(2 * M * N * K / m / 1e6).toFixed(2)} GFLOP/s (median of ${repeats})`);
+  cg.dispose();
+  cg.weights.dispose();
+}
+await releaseDevice();

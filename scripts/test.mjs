@@ -1,0 +1,83 @@
+#!/usr/bin/env node
+// Test runner: one Node process per test file (isolation, and a hang or an unclean exit fails
+// that file instead of the whole run), uvu inside each. Prints the closing line
+// "N passed, N failed" that CI reads.
+//   node scripts/test.mjs                 unit + PyTorch parity + browser tests (the README's command)
+//   node scripts/test.mjs --unit          tests that need only Node and a WebGPU adapter
+//   node scripts/test.mjs --torch         PyTorch parity (makes .cache/torch-full first)
+//   node scripts/test.mjs --browser       headless Chromium tests
+//   node scripts/test.mjs test/gemm.test.ts ...   just these files
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const args = process.argv.slice(2);
+const files = args.filter((a) => !a.startsWith('--'));
+const want = (flag) => args.includes(flag) || (!args.some((a) => ['--unit', '--torch', '--browser'].includes(a)) && files.length === 0);
+const FILE_TIMEOUT_MS = Number(process.env.TEST_FILE_TIMEOUT_MS ?? 15 * 60 * 1000);
+
+const all = readdirSync('test').filter((f) => f.endsWith('.test.ts')).sort().map((f) => join('test', f));
+const browser = existsSync('test/browser') ? readdirSync('test/browser').filter((f) => f.endsWith('.test.ts')).sort().map((f) => join('test/browser', f)) : [];
+const groups = [];
+if (files.length) groups.push(['selected', files]);
+else {
+  if (want('--unit')) groups.push(['unit', all.filter((f) => !f.endsWith('.torch.test.ts'))]);
+  if (want('--torch')) groups.push(['torch', all.filter((f) => f.endsWith('.torch.test.ts'))]);
+  if (want('--browser')) groups.push(['browser', browser]);
+}
+
+function torchFixtures() {
+  // The full-size PyTorch reference outputs are generated, never committed.
+  const out = '.cache/torch-full';
+  if (existsSync(join(out, 'expected.safetensors')) && !process.env.REGENERATE_FIXTURES) return true;
+  console.log(`making ${out} with Debian's PyTorch (python/make_fixtures.py --config full)...`);
+  const r = spawnSync('/usr/bin/python3', ['python/make_fixtures.py', '--config', 'full', '--out', out], { stdio: 'inherit' });
+  if (r.status !== 0) {
+    console.error(`\nCould not make the PyTorch reference (${r.error?.message ?? 'exit ' + r.status}). ` +
+      'The parity tests need Debian\'s PyTorch: apt-get install python3-torch python3-torchvision python3-scipy python3-skimage');
+    return false;
+  }
+  return true;
+}
+
+function runFile(file) {
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    const child = spawn(process.execPath, ['--import', './scripts/register.mjs', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0' } });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; process.stdout.write(d); });
+    child.stderr.on('data', (d) => { out += d; process.stderr.write(d); });
+    const timer = setTimeout(() => { out += `\n${file}: timed out after ${FILE_TIMEOUT_MS / 1000} s\n`; child.kill('SIGKILL'); }, FILE_TIMEOUT_MS);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const total = Number(/Total:\s+(\d+)/.exec(out)?.[1] ?? 0);
+      const passed = Number(/Passed:\s+(\d+)/.exec(out)?.[1] ?? 0);
+      const skipped = Number(/Skipped:\s+(\d+)/.exec(out)?.[1] ?? 0);
+      // A file that crashed, hung, or ran no test at all counts as one failure.
+      let failed = total - passed - skipped;
+      if (code !== 0 && failed === 0) failed = 1;
+      if (total === 0 && failed === 0) failed = 1;
+      resolve({ file, passed, failed, skipped, code, signal, seconds: (Date.now() - t0) / 1000 });
+    });
+  });
+}
+
+const results = [];
+for (const [name, list] of groups) {
+  if (name === 'torch' && list.length && !torchFixtures()) {
+    for (const file of list) results.push({ file, passed: 0, failed: 1, skipped: 0, code: 1, seconds: 0 });
+    continue;
+  }
+  for (const file of list) {
+    console.log(`\n── ${file}`);
+    results.push(await runFile(file));
+  }
+}
+console.log('\nfile                                        passed failed  seconds');
+for (const r of results) console.log(`${r.file.padEnd(44)}${String(r.passed).padStart(6)}${String(r.failed).padStart(7)}${r.seconds.toFixed(1).padStart(9)}${r.failed ? '  FAILED' + (r.code ? ` (exit ${r.code ?? r.signal})` : '') : ''}`);
+const passed = results.reduce((s, r) => s + r.passed, 0);
+const failed = results.reduce((s, r) => s + r.failed, 0);
+const skipped = results.reduce((s, r) => s + r.skipped, 0);
+if (results.length === 0) { console.log('\nno test files found'); process.exit(1); }
+console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+process.exit(failed ? 1 : 0);
