@@ -15,10 +15,10 @@ function packWords(bytes: Uint8Array[], words: number): Uint32Array {
   return new Uint32Array(out.buffer);
 }
 
-// The kernel computes source coordinates in f32 (as PyTorch does), the reference in f64: up to
-// ~256 * 6e-8 px of position error times a gradient of up to 255 grey levels per pixel is
-// ~0.004 grey, i.e. ~7e-5 after /255/std. Everything else is f32 rounding of O(2) values.
-const tol = { atol: 1e-4, rtol: 1e-5 };
+// The kernel computes source coordinates in f32 (as PyTorch does), the reference in f64: a few
+// f32 ulps at ~300 px (~6e-5 px) times the gradient of noise images (up to 255 grey levels per
+// pixel) is ~0.015 grey, i.e. ~2e-4 after /255/std. Everything else is f32 rounding of O(2) values.
+const tol = { atol: 2e-4, rtol: 1e-5 };
 
 test('roundHalfEven is Python round()', () => {
   assert.equal([0.5, 1.5, 2.5, 2.4, 2.6, 255.5, 3].map(roundHalfEven), [0, 2, 2, 2, 3, 256, 3]);
