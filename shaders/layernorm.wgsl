@@ -1,0 +1,89 @@
+// Row LayerNorm with fused residual: y = LN(x + r) * gamma + beta, eps from the uniforms.
+// Two passes over the row (mean, then the mean of squared deviations), both on values shifted
+// by the row's first element K: x - K is exact for clustered values, so a row with a large mean
+// (|mean| >> spread) keeps its deviations exact; the mean itself is never rounded to f32
+// (it is K + ms with ms small), and there is no E[x^2] - E[x]^2 cancellation.
+// Optional PLUS output: y2 = y + addend[row % addRows] (the next `tgt + query_pos`, for free).
+// Schedules (src/kernels/layernorm.ts):
+//  - main_rows (CPU adapters): one invocation per row, no workgroup memory or barriers.
+//  - main_wg (GPUs): one workgroup per row, tree reductions in workgroup memory.
+
+@group(0) @binding(#) var<storage, read> x: array<f32>;
+//#if RESIDUAL
+@group(0) @binding(#) var<storage, read> r: array<f32>;
+//#endif
+@group(0) @binding(#) var<storage, read> gamma: array<f32>;
+@group(0) @binding(#) var<storage, read> beta: array<f32>;
+//#if PLUS
+@group(0) @binding(#) var<storage, read> addend: array<f32>;
+//#endif
+@group(0) @binding(#) var<storage, read_write> y: array<f32>;
+//#if PLUS
+@group(0) @binding(#) var<storage, read_write> y2: array<f32>;
+//#endif
+
+struct Params { rows: u32, d: u32, addRows: u32, eps: f32 }
+@group(0) @binding(#) var<uniform> p: Params;
+
+override WG: u32 = 64u;
+
+fn val(i: u32) -> f32 {
+//#if RESIDUAL
+  return x[i] + r[i];
+//#else
+  return x[i];
+//#endif
+}
+
+fn emit(row: u32, c: u32, K: f32, ms: f32, rstd: f32) {
+  let i = row * p.d + c;
+  let v = ((val(i) - K) - ms) * rstd * gamma[c] + beta[c];
+  y[i] = v;
+//#if PLUS
+  y2[i] = v + addend[(row % p.addRows) * p.d + c];
+//#endif
+}
+
+@compute @workgroup_size(WG, 1, 1)
+fn main_rows(@builtin(global_invocation_id) gid: vec3u) {
+  let row = gid.x;
+  if (row >= p.rows) { return; }
+  let base = row * p.d;
+  let K = val(base);
+  var s = 0.0;
+  for (var c = 0u; c < p.d; c++) { s += val(base + c) - K; }
+  let ms = s / f32(p.d);
+  var q = 0.0;
+  for (var c = 0u; c < p.d; c++) { let t = (val(base + c) - K) - ms; q = fma(t, t, q); }
+  let rstd = inverseSqrt(q / f32(p.d) + p.eps);
+  for (var c = 0u; c < p.d; c++) { emit(row, c, K, ms, rstd); }
+}
+
+var<workgroup> red: array<f32, WG>;
+
+fn reduce(li: u32, v: f32) -> f32 {
+  red[li] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (li < s) { red[li] += red[li + s]; }
+    workgroupBarrier();
+  }
+  let total = red[0];
+  workgroupBarrier();   // red is reused by the next reduction
+  return total;
+}
+
+@compute @workgroup_size(WG, 1, 1)
+fn main_wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let row = wid.y * nwg.x + wid.x;   // uniform per workgroup: rows past the end skip together
+  if (row >= p.rows) { return; }
+  let base = row * p.d;
+  let K = val(base);
+  var s = 0.0;
+  for (var c = li; c < p.d; c += WG) { s += val(base + c) - K; }
+  let ms = reduce(li, s) / f32(p.d);
+  var q = 0.0;
+  for (var c = li; c < p.d; c += WG) { let t = (val(base + c) - K) - ms; q = fma(t, t, q); }
+  let rstd = inverseSqrt(reduce(li, q) / f32(p.d) + p.eps);
+  for (var c = li; c < p.d; c += WG) { emit(row, c, K, ms, rstd); }
+}
