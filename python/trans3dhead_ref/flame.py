@@ -73,11 +73,14 @@ def rotation_6d_to_matrix(r6):
 def pose_angles(R):
     """(N, 3, 3) rotations -> (N, 3) [pitch, yaw, roll] degrees (DAD-3DNet calculate_rpy):
     SciPy from_matrix(R.T).as_euler("xyz"), pitch = x - 180 wrapped to (-180, 180]."""
+    import warnings
     from scipy.spatial.transform import Rotation
     R = np.asarray(R, dtype=np.float64)
     out = []
     for m in R:
-        x, y, z = Rotation.from_matrix(m.T).as_euler("xyz", degrees=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # gimbal lock: SciPy sets the third angle to 0
+            x, y, z = Rotation.from_matrix(m.T).as_euler("xyz", degrees=True)
         pitch = x - 180.0
         if pitch <= -180.0:
             pitch += 360.0
