@@ -2,7 +2,7 @@
 // bind group. run() then only writes inputs, encodes the recorded dispatches into ONE compute
 // pass, submits once and reads the outputs back: no buffer, pipeline or bind group is created.
 import type { GpuContext } from '../platform/types.ts';
-import { numel, type Graph, type HostData, type Node, type Tensor } from './graph.ts';
+import { numel, storageOf, type Graph, type HostData, type Node, type Tensor } from './graph.ts';
 import { bindingBytes, orderNodes, planBuffers, type BufferPlan } from './plan.ts';
 
 export class DeviceLostError extends Error {
@@ -18,7 +18,8 @@ export class WeightCache {
   bytes = 0;
   constructor(readonly device: GPUDevice) {}
 
-  get(t: Tensor): GPUBuffer {
+  get(v: Tensor): GPUBuffer {
+    const t = storageOf(v);
     if (!t.data) throw new Error(`weight ${t.name} has no data`);
     let b = this.buffers.get(t.data);
     if (!b) {
@@ -123,7 +124,8 @@ export class CompiledGraph {
     for (const [name, t] of g.inputs) this.inputBuffers.set(name, { tensor: t, buffer: this.buffer(`${label}.in.${name}`, bindingBytes(t), storage) });
     const outputBuffers = new Map<number, GPUBuffer>();
     let readbackBytes = 0;
-    for (const [name, t] of g.outputs) {
+    for (const [name, view] of g.outputs) {
+      const t = storageOf(view);
       if (t.dtype !== 'f32') throw new Error(`graph output ${name} must be f32`);
       let source: GPUBuffer;
       if (t.kind === 'intermediate') {
@@ -137,7 +139,8 @@ export class CompiledGraph {
     }
     this.readback = this.buffer(`${label}.readback`, readbackBytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
 
-    const bufferOf = (t: Tensor): GPUBuffer => {
+    const bufferOf = (v: Tensor): GPUBuffer => {
+      const t = storageOf(v);
       if (bindingBytes(t) > maxBinding) throw new Error(`tensor ${t.name} (${bindingBytes(t)} bytes) exceeds this adapter's maxStorageBufferBindingSize (${maxBinding}); use a smaller batch or input`);
       if (t.kind === 'weight') return this.weights.get(t);
       if (t.kind === 'input') return this.inputBuffers.get(t.name)!.buffer;

@@ -14,6 +14,14 @@ export interface Tensor {
   readonly kind: TensorKind;
   /** Host data of a weight; uploaded once (and shared between graphs through a WeightCache). */
   readonly data?: HostData;
+  /** Set on a reshape: this tensor is a view of `base`'s buffer (same elements, other shape). */
+  readonly base?: Tensor;
+}
+
+/** The tensor that owns the buffer a (possibly reshaped) tensor lives in. */
+export function storageOf(t: Tensor): Tensor {
+  while (t.base) t = t.base;
+  return t;
 }
 
 /** One compute dispatch. Bindings are, in order: node inputs, node outputs, then the uniform block. */
@@ -70,11 +78,11 @@ export class Graph {
 
   constructor(readonly tuning: Tuning = DEFAULT_TUNING) {}
 
-  private make(name: string, shape: readonly number[], dtype: DType, kind: TensorKind, data?: HostData): Tensor {
+  private make(name: string, shape: readonly number[], dtype: DType, kind: TensorKind, data?: HostData, base?: Tensor): Tensor {
     for (const d of shape) {
       if (!Number.isInteger(d) || d <= 0) throw new Error(`tensor ${name}: bad shape [${shape.join(', ')}]`);
     }
-    const t: Tensor = { id: this.tensors.length, name, shape: [...shape], dtype, kind, data };
+    const t: Tensor = { id: this.tensors.length, name, shape: [...shape], dtype, kind, data, base };
     this.tensors.push(t);
     return t;
   }
@@ -97,6 +105,12 @@ export class Graph {
     return this.make(name, shape, dtype, 'intermediate');
   }
 
+  /** A zero-copy view with another shape of the same number of elements. */
+  reshape(t: Tensor, shape: readonly number[], name = `${t.name}.view`): Tensor {
+    if (numel(shape) !== numel(t.shape)) throw new Error(`reshape ${t.name}: [${t.shape.join(', ')}] has ${numel(t.shape)} elements, not ${numel(shape)}`);
+    return this.make(name, shape, t.dtype, t.kind, t.data, t);
+  }
+
   output(name: string, t: Tensor): void {
     if (this.outputs.has(name)) throw new Error(`graph output ${name} declared twice`);
     this.outputs.set(name, t);
@@ -110,6 +124,7 @@ export class Graph {
 
   add(kernel: string, name: string, inputs: readonly Tensor[], outputs: readonly Tensor[], dispatch: Dispatch): void {
     for (const t of outputs) {
+      if (t.base) throw new Error(`${name}: write ${storageOf(t).name} rather than its view ${t.name}`);
       if (t.kind !== 'intermediate') throw new Error(`${name}: cannot write ${t.kind} tensor ${t.name}`);
       if (inputs.includes(t)) throw new Error(`${name}: ${t.name} is both input and output`);
     }

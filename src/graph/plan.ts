@@ -2,7 +2,7 @@
 // Each slot is one GPUBuffer (not an offset in one arena) so a dispatch never binds the same
 // buffer as both read-only and writable storage, which WebGPU's usage rules forbid.
 import type { Graph, Tensor } from './graph.ts';
-import { numel } from './graph.ts';
+import { numel, storageOf } from './graph.ts';
 
 export interface PlannedSlot { bytes: number; tensors: Tensor[] }
 
@@ -31,9 +31,12 @@ export function planBuffers(g: Graph, order: readonly number[]): BufferPlan {
     const n = g.nodes[id];
     const s = step.get(id)!;
     for (const t of n.outputs) if (!born.has(t.id)) born.set(t.id, s);
-    for (const t of n.inputs) if (t.kind === 'intermediate') dies.set(t.id, Math.max(dies.get(t.id) ?? -1, s));
+    for (const v of n.inputs) {
+      const t = storageOf(v); // a view keeps its base alive
+      if (t.kind === 'intermediate') dies.set(t.id, Math.max(dies.get(t.id) ?? -1, s));
+    }
   }
-  const outputs = new Set([...g.outputs.values()].map((t) => t.id));
+  const outputs = new Set([...g.outputs.values()].map((t) => storageOf(t).id));
   const candidates = g.tensors.filter((t) => t.kind === 'intermediate' && born.has(t.id) && !outputs.has(t.id));
   for (const t of candidates) if (!dies.has(t.id)) dies.set(t.id, born.get(t.id)!);
   candidates.sort((a, b) => bindingBytes(b) - bindingBytes(a) || a.id - b.id);
@@ -62,12 +65,14 @@ export function orderNodes(g: Graph): number[] {
   }
   const needed = new Set<number>();
   const visit = (tensorId: number) => {
+    tensorId = storageOf(g.tensors[tensorId]).id;
     const p = producer.get(tensorId);
     if (p === undefined || needed.has(p)) return;
     needed.add(p);
     for (const t of g.nodes[p].inputs) visit(t.id);
   };
-  for (const t of g.outputs.values()) {
+  for (const v of g.outputs.values()) {
+    const t = storageOf(v);
     if (t.kind === 'intermediate' && !producer.has(t.id)) throw new Error(`output ${t.name} is never computed`);
     visit(t.id);
   }
@@ -75,13 +80,14 @@ export function orderNodes(g: Graph): number[] {
   const indeg = new Map<number, number>();
   const users = new Map<number, number[]>();
   for (const id of needed) {
-    const deps = new Set(g.nodes[id].inputs.map((t) => producer.get(t.id)).filter((p): p is number => p !== undefined));
+    const deps = new Set(g.nodes[id].inputs.map((t) => producer.get(storageOf(t).id)).filter((p): p is number => p !== undefined));
     for (const d of deps) {
       if (d === id) throw new Error(`node ${g.nodes[id].name} reads its own output`);
       (users.get(d) ?? users.set(d, []).get(d)!).push(id);
     }
     indeg.set(id, deps.size);
-    for (const t of g.nodes[id].inputs) {
+    for (const v of g.nodes[id].inputs) {
+      const t = storageOf(v);
       if (t.kind === 'intermediate' && !producer.has(t.id)) throw new Error(`node ${g.nodes[id].name} reads ${t.name}, which nothing computes`);
     }
   }

@@ -1,0 +1,163 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { CompiledGraph } from '../src/graph/compile.ts';
+import { Graph } from '../src/graph/graph.ts';
+import { gemm } from '../src/kernels/gemm.ts';
+import { layerNorm } from '../src/kernels/layernorm.ts';
+import { gemmRef } from './reference/gemm.ts';
+import { layerNormRef } from './reference/layernorm.ts';
+import { assertClose, gpu, newGraph, randomArray, runGraph } from './helpers.ts';
+
+// linear -> relu -> linear -> layernorm, the executor's reference graph.
+async function smallGraph(B: number, D: number, H: number) {
+  const g = await newGraph();
+  const w1 = randomArray(D * H, 1, 0.3), b1 = randomArray(H, 2), w2 = randomArray(H * D, 3, 0.3), b2 = randomArray(D, 4);
+  const gamma = randomArray(D, 5), beta = randomArray(D, 6);
+  const x = g.input('x', [B, D]);
+  const h = gemm(g, x, g.weight('w1', [D, H], w1), { bias: g.weight('b1', [H], b1), relu: true, name: 'fc1' });
+  const y = gemm(g, h, g.weight('w2', [H, D], w2), { bias: g.weight('b2', [D], b2), name: 'fc2' });
+  const z = layerNorm(g, y, g.weight('gamma', [D], gamma), g.weight('beta', [D], beta), { name: 'ln' });
+  g.output('z', z);
+  const ref = (input: Float32Array) => {
+    const hh = gemmRef(input, w1, 1, B, H, D, { bias: b1, relu: true });
+    const yy = gemmRef(hh, w2, 1, B, D, H, { bias: b2 });
+    return layerNormRef(yy, B, D, gamma, beta);
+  };
+  return { g, ref };
+}
+
+const tol = { atol: 1e-4, rtol: 1e-4 }; // LayerNorm outputs are O(1); errors come from two f32 gemms.
+
+test('executor: linear -> relu -> linear -> layernorm equals the CPU reference', async () => {
+  const { g, ref } = await smallGraph(37, 48, 130);
+  const cg = await CompiledGraph.create(await gpu(), g);
+  for (let i = 0; i < 3; i++) {
+    const x = randomArray(37 * 48, 100 + i);
+    assertClose((await cg.run({ x })).z, ref(x), tol, `run ${i}`);
+  }
+  cg.dispose(); cg.weights.dispose();
+});
+
+test('executor: the buffer plan reuses memory (peak well below the sum)', async () => {
+  const g = await newGraph();
+  let t = g.input('x', [64, 64]);
+  const w = g.weight('w', [64, 64], randomArray(64 * 64, 1, 0.1));
+  for (let i = 0; i < 8; i++) t = gemm(g, t, w, { relu: true, name: `l${i}` });
+  g.output('y', t);
+  const cg = await CompiledGraph.create(await gpu(), g);
+  // 7 intermediates in a chain: only two can be alive at once.
+  assert.is(cg.plan.slots.length, 2);
+  assert.ok(cg.plan.peakBytes * 3 < cg.plan.totalBytes, `peak ${cg.plan.peakBytes} vs total ${cg.plan.totalBytes}`);
+  cg.dispose(); cg.weights.dispose();
+});
+
+test('executor: the run path creates no buffer, pipeline, bind group or shader', async () => {
+  const ctx = await gpu();
+  const dev = ctx.device as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const counted = ['createBuffer', 'createBindGroup', 'createComputePipeline', 'createComputePipelineAsync', 'createShaderModule', 'createQuerySet', 'createTexture', 'createBindGroupLayout', 'createPipelineLayout'];
+  const calls: Record<string, number> = {};
+  const originals = counted.map((k) => [k, dev[k]] as const);
+  for (const [k, f] of originals) dev[k] = (...a: unknown[]) => { calls[k] = (calls[k] ?? 0) + 1; return f.apply(ctx.device, a); };
+  try {
+    const { g } = await smallGraph(5, 16, 20);
+    const cg = await CompiledGraph.create(ctx, g);
+    assert.ok((calls.createBuffer ?? 0) > 0, 'the counter sees build-time allocations');
+    for (const k of Object.keys(calls)) delete calls[k];
+    for (let i = 0; i < 5; i++) await cg.run({ x: randomArray(5 * 16, i) });
+    assert.equal(calls, {}, `run() created ${JSON.stringify(calls)}`);
+    cg.dispose(); cg.weights.dispose();
+  } finally {
+    for (const [k, f] of originals) dev[k] = f;
+  }
+});
+
+test('executor: overlapping run() calls are queued and give the sequential results', async () => {
+  const { g } = await smallGraph(9, 24, 40);
+  const cg = await CompiledGraph.create(await gpu(), g);
+  const xs = [0, 1, 2, 3].map((i) => randomArray(9 * 24, 50 + i));
+  const sequential: Float32Array[] = [];
+  for (const x of xs) sequential.push((await cg.run({ x })).z);
+  const concurrent = await Promise.all(xs.map((x) => cg.run({ x })));
+  concurrent.forEach((r, i) => assert.equal(Array.from(r.z), Array.from(sequential[i])));
+  cg.dispose(); cg.weights.dispose();
+});
+
+test('executor: profile() times every node and returns the same outputs', async () => {
+  const ctx = await gpu();
+  if (!ctx.timestamps) throw new Error('this adapter has no timestamp-query; profile mode cannot be tested here');
+  const { g, ref } = await smallGraph(8, 32, 64);
+  const cg = await CompiledGraph.create(ctx, g);
+  const x = randomArray(8 * 32, 9);
+  const p = await cg.profile({ x });
+  assert.equal(p.nodes.map((n) => n.name), ['fc1', 'fc2', 'ln']);
+  for (const n of p.nodes) assert.ok(n.ms > 0 && n.ms < 10_000, `${n.name}: ${n.ms} ms`);
+  assert.ok(p.nodes[0].flops === 2 * 8 * 32 * 64);
+  assertClose(p.outputs.z, ref(x), tol, 'profile outputs');
+  cg.dispose(); cg.weights.dispose();
+});
+
+test('executor: dispose() destroys every buffer the graph owns; weights are shared once', async () => {
+  const ctx = await gpu();
+  const dev = ctx.device as unknown as { createBuffer: (d: GPUBufferDescriptor) => GPUBuffer };
+  const create = dev.createBuffer;
+  let live = 0;
+  dev.createBuffer = (d: GPUBufferDescriptor) => {
+    const b = create.call(ctx.device, d);
+    live++;
+    const destroy = b.destroy.bind(b);
+    let done = false;
+    b.destroy = () => { if (!done) { done = true; live--; } destroy(); };
+    return b;
+  };
+  try {
+    const { g } = await smallGraph(4, 8, 12);
+    const cg = await CompiledGraph.create(ctx, g);
+    const cg2 = await CompiledGraph.create(ctx, g, { weights: cg.weights });
+    assert.is(cg.weights.count, 6, 'six weights uploaded once for both graphs');
+    await cg.run({ x: randomArray(32, 1) });
+    cg.dispose(); cg2.dispose(); cg.weights.dispose();
+    assert.is(live, 0, `${live} buffers left alive`);
+  } finally {
+    dev.createBuffer = create;
+  }
+});
+
+test('executor: bad inputs are rejected with the expected shape', async () => {
+  const { g } = await smallGraph(2, 8, 8);
+  const cg = await CompiledGraph.create(await gpu(), g);
+  try { await cg.run({ x: new Float32Array(3) }); assert.unreachable(); } catch (e) { assert.match((e as Error).message, /expected 16 for shape \[2, 8\]/); }
+  try { await cg.run({}); assert.unreachable(); } catch (e) { assert.match((e as Error).message, /missing graph input x/); }
+  cg.dispose(); cg.weights.dispose();
+});
+
+test('executor: reshape views share the buffer and keep their base alive', async () => {
+  const g = await newGraph();
+  const w1 = randomArray(4 * 5, 1), w2 = randomArray(5 * 3, 2);
+  const x = g.input('x', [2, 3, 4]);
+  const h = gemm(g, g.reshape(x, [6, 4]), g.weight('w1', [4, 5], w1), { relu: true, name: 'a' });
+  const hv = g.reshape(h, [2, 15]);
+  const y = gemm(g, g.reshape(hv, [6, 5]), g.weight('w2', [5, 3], w2), { name: 'b' });
+  g.output('y', g.reshape(y, [2, 3, 3]));
+  g.output('h', hv);
+  const xs = randomArray(24, 3);
+  const out = await runGraph(g, { x: xs });
+  const hh = gemmRef(xs, w1, 1, 6, 5, 4, { relu: true });
+  assertClose(out.h, hh, tol, 'h');
+  assertClose(out.y, gemmRef(hh, w2, 1, 6, 3, 5), tol, 'y');
+  assert.throws(() => g.reshape(x, [5, 5]), /has 24 elements/);
+});
+
+test('graph: cycles, double writers and unused nodes', async () => {
+  const g = new Graph();
+  const x = g.input('x', [4, 4]);
+  const w = g.weight('w', [4, 4], new Float32Array(16));
+  const used = gemm(g, x, w, { name: 'used' });
+  gemm(g, x, w, { name: 'dead' });
+  g.output('y', used);
+  const cg = await CompiledGraph.create(await gpu(), g);
+  assert.is(cg.dispatchCount, 1, 'the unused node is dropped');
+  cg.dispose(); cg.weights.dispose();
+  assert.throws(() => g.add('k', 'bad', [x], [x], { shader: '', workgroups: [1, 1, 1] }), /cannot write input/);
+});
+
+test.run();
