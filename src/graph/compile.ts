@@ -12,34 +12,50 @@ export class DeviceLostError extends Error {
   }
 }
 
-/** Uploads each weight once per device; graphs built for other input sizes share the buffers. */
+/**
+ * Uploads each weight once per device. Graphs built for other input sizes share the buffers:
+ * weights are identified by name (names are unique within a model), and a fingerprint of the
+ * values catches two different weights given the same name.
+ */
 export class WeightCache {
-  private buffers = new Map<Tensor['data'], GPUBuffer>();
+  private buffers = new Map<string, { buffer: GPUBuffer; print: string }>();
   bytes = 0;
   constructor(readonly device: GPUDevice) {}
 
   get(v: Tensor): GPUBuffer {
     const t = storageOf(v);
     if (!t.data) throw new Error(`weight ${t.name} has no data`);
-    let b = this.buffers.get(t.data);
-    if (!b) {
-      const size = bindingBytes(t);
-      b = this.device.createBuffer({ label: t.name, size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
-      new (t.data.constructor as new (b: ArrayBuffer) => HostData)(b.getMappedRange()).set(t.data);
-      b.unmap();
-      this.buffers.set(t.data, b);
-      this.bytes += size;
+    const key = `${t.name}|${t.dtype}|${t.data.length}`;
+    const print = fingerprint(t.data);
+    const hit = this.buffers.get(key);
+    if (hit) {
+      if (hit.print !== print) throw new Error(`two different weights are named ${t.name}: give them distinct names`);
+      return hit.buffer;
     }
-    return b;
+    const size = bindingBytes(t);
+    const buffer = this.device.createBuffer({ label: t.name, size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
+    new (t.data.constructor as new (b: ArrayBuffer) => HostData)(buffer.getMappedRange()).set(t.data);
+    buffer.unmap();
+    this.buffers.set(key, { buffer, print });
+    this.bytes += size;
+    return buffer;
   }
 
   get count(): number { return this.buffers.size; }
 
   dispose(): void {
-    for (const b of this.buffers.values()) b.destroy();
+    for (const b of this.buffers.values()) b.buffer.destroy();
     this.buffers.clear();
     this.bytes = 0;
   }
+}
+
+/** 64 evenly spaced values: enough to tell two weights apart, cheap for 10M-value tensors. */
+function fingerprint(d: HostData): string {
+  const step = Math.max(1, Math.floor(d.length / 64));
+  let s = '';
+  for (let i = 0; i < d.length; i += step) s += d[i] + ',';
+  return s;
 }
 
 const pipelineCaches = new WeakMap<GPUDevice, Map<string, Promise<GPUComputePipeline>>>();
