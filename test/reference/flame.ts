@@ -1,0 +1,144 @@
+// CPU reference for the FLAME layer and projection (SPEC section 6): standard LBS exactly as
+// smplx.lbs computes it (dense J_regressor on v_shaped, Rodrigues with the +1e-8, 4x4 chain),
+// in float64, written independently of the GPU kernels' packing and folding.
+import type { FlameArrays } from '../../src/model/flame.ts';
+
+export interface FlameRef {
+  vShaped: Float64Array; // (B, V*3)
+  joints: Float64Array; // (B, 5, 3) rest joints J
+  poseFeature: Float64Array; // (B, 36)
+  /** Relative transforms A_j: (B, 5, 3, 4). */
+  A: Float64Array;
+  vPosed: Float64Array; // (B, V*3)
+  rotation: Float64Array; // (B, 3, 3)
+  vertices: Float64Array; // (B, V, 3)
+  projected: Float64Array; // (B, V, 2)
+  landmarks3d?: Float64Array; // (B, 68, 3)
+}
+
+type M3 = number[]; // row-major 3x3
+
+function rodrigues(r: number[]): M3 {
+  const angle = Math.hypot(r[0] + 1e-8, r[1] + 1e-8, r[2] + 1e-8);
+  const [x, y, z] = r.map((v) => v / angle);
+  const c = Math.cos(angle), s = Math.sin(angle);
+  const K = [0, -z, y, z, 0, -x, -y, x, 0];
+  const KK = mul(K, K);
+  return [0, 1, 2, 3, 4, 5, 6, 7, 8].map((i) => (i % 4 === 0 ? 1 : 0) + s * K[i] + (1 - c) * KK[i]);
+}
+
+function mul(a: M3, b: M3): M3 {
+  const o = new Array<number>(9).fill(0);
+  for (let r = 0; r < 3; r++) for (let c = 0; c < 3; c++) for (let k = 0; k < 3; k++) o[r * 3 + c] += a[r * 3 + k] * b[k * 3 + c];
+  return o;
+}
+const mulv = (a: M3, v: number[]) => [0, 1, 2].map((r) => a[r * 3] * v[0] + a[r * 3 + 1] * v[1] + a[r * 3 + 2] * v[2]);
+
+/** SPEC's 6D -> matrix: b1 = n(a1), b3 = n(b1 x a2), b2 = -(b1 x b3), columns [b1 b2 b3]. */
+export function rot6dRef(r: ArrayLike<number>): M3 {
+  const norm = (v: number[]) => { const l = Math.max(Math.hypot(v[0], v[1], v[2]), 1e-12); return v.map((x) => x / l); };
+  const cross = (a: number[], b: number[]) => [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]];
+  const b1 = norm([r[0], r[1], r[2]]);
+  const b3 = norm(cross(b1, [r[3], r[4], r[5]]));
+  const b2 = cross(b1, b3).map((x) => -x);
+  return [b1[0], b2[0], b3[0], b1[1], b2[1], b3[1], b1[2], b2[2], b3[2]];
+}
+
+/**
+ * params: (B, nShape + nExpr + 13); poses: (B, 12) global, neck, eyes (zeros when absent).
+ * Betas = [shape, expression] use shapedirs columns [0, nShape) and [300, 300 + nExpr).
+ */
+export function flameRef(flame: FlameArrays, params: ArrayLike<number>, B: number, poses?: ArrayLike<number>,
+  opts: { nShape?: number; nExpr?: number } = {}): FlameRef {
+  const nShape = opts.nShape ?? 300, nExpr = opts.nExpr ?? 100;
+  const nb = nShape + nExpr, NP = nb + 13;
+  const { V, nShapedirs: K } = flame;
+  const N = V * 3;
+  const out: FlameRef = {
+    vShaped: new Float64Array(B * N), joints: new Float64Array(B * 15), poseFeature: new Float64Array(B * 36),
+    A: new Float64Array(B * 60), vPosed: new Float64Array(B * N), rotation: new Float64Array(B * 9),
+    vertices: new Float64Array(B * N), projected: new Float64Array(B * V * 2),
+    landmarks3d: flame.lmkFacesIdx ? new Float64Array(B * 68 * 3) : undefined,
+  };
+  const cols = Array.from({ length: nb }, (_, k) => (k < nShape ? k : 300 + k - nShape));
+  for (let b = 0; b < B; b++) {
+    const p = (i: number) => params[b * NP + i];
+    // v_shaped = v_template + shapedirs . betas
+    const vs = out.vShaped.subarray(b * N, (b + 1) * N);
+    for (let i = 0; i < N; i++) {
+      let s = flame.vTemplate[i];
+      const row = i * K;
+      for (let k = 0; k < nb; k++) s += flame.shapedirs[row + cols[k]] * p(k);
+      vs[i] = s;
+    }
+    // J = J_regressor . v_shaped
+    const J: number[][] = [];
+    for (let j = 0; j < 5; j++) {
+      const q = [0, 0, 0];
+      for (let v = 0; v < V; v++) {
+        const w = flame.jRegressor[j * V + v];
+        if (w !== 0) for (let c = 0; c < 3; c++) q[c] += w * vs[v * 3 + c];
+      }
+      J.push(q);
+      out.joints.set(q, b * 15 + j * 3);
+    }
+    // Pose: global, neck, jaw (params), left eye, right eye.
+    const ps = (i: number) => (poses ? poses[b * 12 + i] : 0);
+    const rv = [[ps(0), ps(1), ps(2)], [ps(3), ps(4), ps(5)], [p(nb), p(nb + 1), p(nb + 2)], [ps(6), ps(7), ps(8)], [ps(9), ps(10), ps(11)]];
+    const R = rv.map(rodrigues);
+    const pf = out.poseFeature.subarray(b * 36, b * 36 + 36);
+    for (let j = 1; j < 5; j++) for (let i = 0; i < 9; i++) pf[(j - 1) * 9 + i] = R[j][i] - (i % 4 === 0 ? 1 : 0);
+    // v_posed = v_shaped + pose_feature . posedirs
+    const vp = out.vPosed.subarray(b * N, (b + 1) * N);
+    for (let i = 0; i < N; i++) {
+      let s = 0;
+      for (let f = 0; f < 36; f++) s += pf[f] * flame.posedirs[f * N + i];
+      vp[i] = vs[i] + s;
+    }
+    // Kinematic chain (4x4 as rotation + translation), then A_j = G_j - [0 | G_j J_j].
+    const G: M3[] = [], Gt: number[][] = [];
+    for (let j = 0; j < 5; j++) {
+      const pa = flame.parents[j];
+      if (pa < 0) { G.push(R[j]); Gt.push(J[j]); continue; }
+      G.push(mul(G[pa], R[j]));
+      const rel = mulv(G[pa], [0, 1, 2].map((c) => J[j][c] - J[pa][c]));
+      Gt.push(rel.map((x, c) => x + Gt[pa][c]));
+    }
+    const A = out.A.subarray(b * 60, b * 60 + 60);
+    for (let j = 0; j < 5; j++) {
+      const gj = mulv(G[j], J[j]);
+      for (let r = 0; r < 3; r++) {
+        for (let c = 0; c < 3; c++) A[j * 12 + r * 4 + c] = G[j][r * 3 + c];
+        A[j * 12 + r * 4 + 3] = Gt[j][r] - gj[r];
+      }
+    }
+    const rot = rot6dRef([p(nb + 3), p(nb + 4), p(nb + 5), p(nb + 6), p(nb + 7), p(nb + 8)]);
+    out.rotation.set(rot, b * 9);
+    const s = Math.max(p(nb + 12) + 1, 1e-8), tx = p(nb + 9), ty = p(nb + 10);
+    for (let v = 0; v < V; v++) {
+      const T = new Array<number>(12).fill(0);
+      for (let j = 0; j < 5; j++) {
+        const w = flame.weights[v * 5 + j];
+        for (let i = 0; i < 12; i++) T[i] += w * A[j * 12 + i];
+      }
+      const x = vp[v * 3], y = vp[v * 3 + 1], z = vp[v * 3 + 2];
+      const lv = [0, 1, 2].map((r) => T[r * 4] * x + T[r * 4 + 1] * y + T[r * 4 + 2] * z + T[r * 4 + 3]);
+      lv[2] += 0.05;
+      const vert = mulv(rot, lv);
+      out.vertices.set(vert, b * N + v * 3);
+      out.projected[(b * V + v) * 2] = ((s * vert[0] + tx) + 1) / 2 * 256;
+      out.projected[(b * V + v) * 2 + 1] = ((s * vert[1] + ty) + 1) / 2 * 256;
+    }
+    if (out.landmarks3d && flame.lmkFacesIdx && flame.lmkBaryCoords) {
+      for (let l = 0; l < 68; l++) {
+        const f = flame.lmkFacesIdx[l];
+        for (let c = 0; c < 3; c++) {
+          let acc = 0;
+          for (let i = 0; i < 3; i++) acc += flame.lmkBaryCoords[l * 3 + i] * out.vertices[b * N + flame.faces[f * 3 + i] * 3 + c];
+          out.landmarks3d[(b * 68 + l) * 3 + c] = acc;
+        }
+      }
+    }
+  }
+  return out;
+}
