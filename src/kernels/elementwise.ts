@@ -46,6 +46,3 @@ export function elementwise(g: Graph, op: ElementwiseOp, a: Tensor, b?: Tensor, 
 export const add = (g: Graph, a: Tensor, b: Tensor, opts?: ElementwiseOptions): Tensor => elementwise(g, 'add', a, b, opts);
 export const relu = (g: Graph, a: Tensor, opts?: ElementwiseOptions): Tensor => elementwise(g, 'relu', a, undefined, opts);
 export const addRelu = (g: Graph, a: Tensor, b: Tensor, opts?: ElementwiseOptions): Tensor => elementwise(g, 'addRelu', a, b, opts);
-/** A copy with a new shape (the graph has no aliasing views). */
-export const reshape = (g: Graph, a: Tensor, shape: readonly number[], name?: string): Tensor =>
-  elementwise(g, 'copy', a, undefined, { outShape: shape, name });
