@@ -11,7 +11,7 @@ import skinSource from '../../shaders/flame_skin.wgsl';
 import landmarksSource from '../../shaders/flame_landmarks.wgsl';
 import { numel, type Graph, type Tensor, type Tuning } from '../graph/graph.ts';
 import { ceilDiv, specialize, uniforms } from './wgsl.ts';
-import type { FlameArrays } from '../model/flame.ts';
+import type { FlameArrays } from '../io/flame.ts';
 
 /** FLAME's shapedirs hold 300 shape components, then the expression components. */
 export const FLAME_SHAPE_COMPONENTS = 300;

@@ -1,29 +1,11 @@
 // The FLAME layer and projection (SPEC section 6) as graph nodes: params [B, 413] (+ optional
 // global/neck/eye poses) -> vertices, crop-pixel projections, head rotation, 3D landmarks.
 import type { Graph, Tensor } from '../graph/graph.ts';
+import type { FlameArrays } from '../io/flame.ts';
 import { flameBlend, flameJoints, flameLandmarks, flameSkin, flameWeights, packFlame, type BlendTiles } from '../kernels/flame_lbs.ts';
 
-/**
- * FLAME arrays in the layouts of SPEC section 6 (f32, row-major). The same structural type as
- * src/io/flame.ts's (readFlame) and syntheticFlame()'s result.
- */
-export interface FlameArrays {
-  vTemplate: Float32Array; // (V, 3)
-  shapedirs: Float32Array; // (V, 3, K)
-  nShapedirs: number; // K: 300 shape, then expression
-  posedirs: Float32Array; // (36, V*3)
-  jRegressor: Float32Array; // (J, V)
-  weights: Float32Array; // (V, J)
-  parents: Int32Array; // (J): [-1, 0, 1, 1, 1]
-  faces: Uint32Array; // (F, 3)
-  V: number;
-  F: number;
-  J: number;
-  lmkFacesIdx?: Uint32Array; // (68)
-  lmkBaryCoords?: Float32Array; // (68, 3)
-  /** True for the built-in stand-in (src/model/synthetic-flame.ts), not the licensed model. */
-  synthetic: boolean;
-}
+/** FLAME arrays in SPEC section 6's layouts; defined by the reader (src/io/flame.ts). */
+export type { FlameArrays } from '../io/flame.ts';
 
 export interface FlameOptions {
   /** [B, 12] axis-angle: global (3), neck (3), left eye (3), right eye (3). Zeros when absent. */

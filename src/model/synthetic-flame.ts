@@ -7,7 +7,7 @@
 // of the grid angles) in the same order as the Python, from a 32-bit integer hash, then
 // rounded once to float32. So the PyTorch fixtures made on the Python arrays apply here
 // without shipping 24 MB (test/synthetic-flame checks the sha256 of every array).
-import type { FlameArrays } from './flame.ts';
+import type { FlameArrays } from '../io/flame.ts';
 
 const NUM_RINGS = 81, NUM_COLS = 62;
 const V = NUM_RINGS * NUM_COLS + 1; // 5023

@@ -1,4 +1,6 @@
 // The browser side of the platform split: navigator.gpu.
+import { InputError } from '../model/image.ts';
+import { toBytes, type BytesSource, type Platform, type RawImage } from './types.ts';
 import { adapterReport, deviceDescriptor, NoAdapterError, type DeviceOptions, type GpuContext } from './types.ts';
 
 export async function createDevice(opts: DeviceOptions = {}): Promise<GpuContext & { release(): void }> {
@@ -26,3 +28,47 @@ export async function releaseDevice(): Promise<void> {
   if (s) (await s.catch(() => null))?.release();
 }
 
+
+
+/** Fetches a URL with progress (or passes bytes / a File through). */
+async function loadBytes(src: BytesSource | Blob, onProgress?: (loaded: number, total: number) => void): Promise<{ bytes: Uint8Array; name: string }> {
+  if (typeof Blob !== 'undefined' && src instanceof Blob) return { bytes: new Uint8Array(await src.arrayBuffer()), name: (src as File).name ?? '<file>' };
+  if (typeof src !== 'string' && !(src instanceof URL)) return { bytes: toBytes(src as ArrayBuffer), name: '<memory>' };
+  const url = String(src);
+  const r = await fetch(url);
+  if (!r.ok || !r.body) throw new InputError(`cannot download ${url}: HTTP ${r.status}`);
+  const total = Number(r.headers.get('content-length') ?? 0);
+  const chunks: Uint8Array[] = [];
+  let loaded = 0;
+  const reader = r.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    loaded += value.length;
+    onProgress?.(loaded, total);
+  }
+  const bytes = new Uint8Array(loaded);
+  let o = 0;
+  for (const c of chunks) { bytes.set(c, o); o += c.length; }
+  return { bytes, name: url };
+}
+
+/** Any drawable (ImageBitmap, <img>, <canvas>, <video>, VideoFrame, ImageData, Blob) -> RGBA pixels. */
+async function decodeImage(input: unknown): Promise<RawImage> {
+  if (typeof ImageData !== 'undefined' && input instanceof ImageData) return { data: input.data, width: input.width, height: input.height, channels: 4 };
+  let source = input as CanvasImageSource;
+  if (typeof Blob !== 'undefined' && input instanceof Blob) source = await createImageBitmap(input);
+  if (typeof input === 'string') source = await createImageBitmap(await (await fetch(input)).blob());
+  const w = (source as HTMLVideoElement).videoWidth || (source as VideoFrame).displayWidth || (source as HTMLImageElement).naturalWidth || (source as ImageBitmap).width;
+  const h = (source as HTMLVideoElement).videoHeight || (source as VideoFrame).displayHeight || (source as HTMLImageElement).naturalHeight || (source as ImageBitmap).height;
+  if (!w || !h) throw new InputError('unsupported or not yet loaded image: pass ImageData, ImageBitmap, a loaded <img>, <canvas>, <video>, VideoFrame, a Blob, or {data, width, height}');
+  const canvas = new OffscreenCanvas(w, h);
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  if (!ctx) throw new InputError('no 2D canvas context to read pixels with');
+  ctx.drawImage(source, 0, 0, w, h);
+  const d = ctx.getImageData(0, 0, w, h);
+  return { data: d.data, width: w, height: h, channels: 4 };
+}
+
+export const browserPlatform: Platform = { name: 'browser', getDevice, loadBytes: loadBytes as Platform['loadBytes'], decodeImage };

@@ -3,6 +3,8 @@
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { create, globals } from 'webgpu';
+import { cache, decodeImage, loadBytes } from './node-io.ts';
+import type { Platform } from './types.ts';
 import {
   adapterReport, deviceDescriptor, NoAdapterError,
   type DeviceOptions, type GpuContext,
@@ -101,3 +103,6 @@ export async function releaseDevice(): Promise<void> {
   for (const h of [...live]) { h.device?.destroy(); h.device = null; h.gpu = null; live.delete(h); }
 }
 
+
+
+export const nodePlatform: Platform = { name: 'node', getDevice, loadBytes, decodeImage, cache };

@@ -75,3 +75,31 @@ export function deviceDescriptor(adapter: GPUAdapter): GPUDeviceDescriptor {
 export class NoAdapterError extends Error {
   constructor(message: string) { super(message); this.name = 'NoAdapterError'; }
 }
+
+/** Weight/FLAME sources: a path or URL, or the bytes themselves. */
+export type BytesSource = string | URL | ArrayBuffer | ArrayBufferView;
+
+/** Pixels every platform can hand to the model: RGBA8 or RGB8 rows, top-down. */
+export interface RawImage {
+  data: Uint8Array | Uint8ClampedArray | Float32Array | number[];
+  width: number;
+  height: number;
+  /** 3 or 4; inferred from data.length when absent. */
+  channels?: number;
+}
+
+/** What differs between Node and browsers; everything else is shared. */
+export interface Platform {
+  name: 'node' | 'browser';
+  getDevice(opts?: DeviceOptions): Promise<GpuContext>;
+  /** Reads a path/URL (or passes bytes through); `name` is used in error messages. */
+  loadBytes(src: BytesSource, onProgress?: (loaded: number, total: number) => void): Promise<{ bytes: Uint8Array; name: string }>;
+  /** Platform image inputs (Node: path, PNG/JPEG bytes; browser: ImageBitmap, canvas, ...) -> pixels. */
+  decodeImage(input: unknown): Promise<RawImage>;
+  /** A small persistent cache for generated files (Node: ~/.cache/trans3dhead), if any. */
+  cache?: { read(name: string): Promise<Uint8Array | null>; write(name: string, bytes: Uint8Array): Promise<void> };
+}
+
+export function toBytes(src: ArrayBuffer | ArrayBufferView): Uint8Array {
+  return src instanceof ArrayBuffer ? new Uint8Array(src) : new Uint8Array(src.buffer, src.byteOffset, src.byteLength);
+}

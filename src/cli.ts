@@ -1,0 +1,145 @@
+// The `trans3dhead` command line: run, convert, convert-flame, info.
+import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { PNG } from 'pngjs';
+import { flameToSafetensors, readFlame } from './io/flame.ts';
+import { drawOverlay } from './model/overlay.ts';
+import { resultToJSON } from './model/result-json.ts';
+import { Trans3DHead } from './model/trans3dhead.ts';
+import { parseWeights, weightsToSafetensors } from './model/weights.ts';
+import { decodeImage } from './platform/node-io.ts';
+import { nodePlatform, releaseDevice } from './platform/node.ts';
+import { describeAdapter } from './platform/types.ts';
+
+const USAGE = `trans3dhead: 3D head alignment (Trans3DHead) on WebGPU
+
+  trans3dhead run <image...> [--weights w.safetensors|w.pth] [--flame f.safetensors|generic_model.pkl|f.npz]
+                  [--flame-landmarks file]... [--box x,y,w,h] [--out result.json] [--overlay out.png]
+                  [--nhead N] [--strip-prefix p]
+  trans3dhead convert in.pth out.safetensors [--strip-prefix p] [--nhead N]
+  trans3dhead convert-flame generic_model.pkl|model.npz out.safetensors [--flame-landmarks file]...
+  trans3dhead info
+
+Without --weights/--flame, run uses the built-in UNTRAINED default weights and a synthetic FLAME:
+the numbers are then not a real prediction.`;
+
+class UsageError extends Error {}
+
+function parse(argv: string[]) {
+  const pos: string[] = [];
+  const opt: Record<string, string[]> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '-h' || a === '--help') { opt.help = ['']; continue; }
+    if (a.startsWith('--')) {
+      const v = argv[++i];
+      if (v === undefined) throw new UsageError(`${a} needs a value`);
+      (opt[a.slice(2)] ??= []).push(v);
+    } else pos.push(a);
+  }
+  return { pos, opt, one: (k: string) => opt[k]?.[opt[k].length - 1] };
+}
+
+/** Writes atomically: nothing appears at `path` unless the whole file was written. */
+async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`;
+  try {
+    await writeFile(tmp, data);
+    await rename(tmp, path);
+  } catch (e) {
+    await unlink(tmp).catch(() => {});
+    throw e;
+  }
+}
+
+function parseBox(s: string | undefined): [number, number, number, number] | undefined {
+  if (s === undefined) return undefined;
+  const v = s.split(',').map(Number);
+  if (v.length !== 4 || v.some((x) => !Number.isFinite(x))) throw new UsageError(`--box ${s}: expected x,y,w,h (four numbers)`);
+  return v as [number, number, number, number];
+}
+
+async function run(pos: string[], one: (k: string) => string | undefined, opt: Record<string, string[]>): Promise<void> {
+  if (pos.length === 0) throw new UsageError('run: give at least one image');
+  const nhead = one('nhead');
+  const model = await Trans3DHead.create(nodePlatform, {
+    weights: one('weights'), flame: one('flame'), flameLandmarks: opt['flame-landmarks'],
+    stripPrefix: one('strip-prefix'), config: nhead ? { nhead: Number(nhead) } : undefined,
+  });
+  try {
+    if (model.synthetic.weights || model.synthetic.flame) {
+      process.stderr.write(`trans3dhead: WARNING: ${model.synthetic.weights ? 'built-in UNTRAINED weights' : ''}${model.synthetic.weights && model.synthetic.flame ? ' and ' : ''}${model.synthetic.flame ? 'the synthetic FLAME' : ''}: these numbers are NOT a real prediction.\n`);
+    }
+    const box = parseBox(one('box'));
+    const images = await Promise.all(pos.map((p) => decodeImage(p)));
+    const results = [];
+    for (const [i, img] of images.entries()) {
+      const r = await model.run(img, { box });
+      results.push(r);
+      const p = r.pose;
+      process.stdout.write(`${basename(pos[i])}: pitch ${p.pitch.toFixed(2)}, yaw ${p.yaw.toFixed(2)}, roll ${p.roll.toFixed(2)} deg; ${r.timeMs.toFixed(1)} ms\n`);
+    }
+    process.stdout.write(`adapter: ${model.adapter}\n`);
+    const out = one('out');
+    if (out) {
+      const json = results.map((r) => resultToJSON(r, model.adapter));
+      await writeAtomic(out, JSON.stringify(json.length === 1 ? json[0] : json));
+      process.stdout.write(`wrote ${out}\n`);
+    }
+    const overlay = one('overlay');
+    if (overlay) {
+      if (images.length !== 1) throw new UsageError('--overlay draws one image; run one image at a time');
+      const img = images[0];
+      const png = new PNG({ width: img.width, height: img.height });
+      const src = img.data as Uint8Array;
+      for (let i = 0, n = img.width * img.height; i < n; i++) {
+        const c = img.channels ?? 4;
+        png.data[4 * i] = src[c * i]; png.data[4 * i + 1] = src[c * i + 1]; png.data[4 * i + 2] = src[c * i + 2]; png.data[4 * i + 3] = 255;
+      }
+      drawOverlay({ data: png.data, width: img.width, height: img.height }, results[0], model.flame.faces);
+      await writeAtomic(overlay, PNG.sync.write(png));
+      process.stdout.write(`wrote ${overlay}\n`);
+    }
+  } finally {
+    await model.dispose();
+  }
+}
+
+async function convert(pos: string[], one: (k: string) => string | undefined): Promise<void> {
+  if (pos.length !== 2) throw new UsageError('convert: give in.pth and out.safetensors');
+  const bytes = new Uint8Array(await readFile(pos[0]));
+  const nhead = one('nhead');
+  const w = parseWeights(bytes, pos[0], { config: nhead ? { nhead: Number(nhead) } : undefined, stripPrefix: one('strip-prefix') });
+  await writeAtomic(pos[1], weightsToSafetensors(w.sd, w.config));
+  process.stdout.write(`wrote ${pos[1]}: ${w.sd.size} tensors, config ${JSON.stringify(w.config)}\n`);
+}
+
+async function convertFlame(pos: string[], opt: Record<string, string[]>): Promise<void> {
+  if (pos.length !== 2) throw new UsageError('convert-flame: give generic_model.pkl (or .npz) and out.safetensors');
+  const landmarks = await Promise.all((opt['flame-landmarks'] ?? []).map(async (f) => ({ bytes: new Uint8Array(await readFile(f)), file: f })));
+  const flame = readFlame(new Uint8Array(await readFile(pos[0])), pos[0], { landmarks });
+  await writeAtomic(pos[1], flameToSafetensors(flame));
+  process.stdout.write(`wrote ${pos[1]}: V=${flame.V} F=${flame.F} components=${flame.nShapedirs}${flame.lmkFacesIdx ? ', 68 landmarks' : ''}${flame.synthetic ? ' (synthetic)' : ''}\n`);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    const { pos, opt, one } = parse(argv);
+    const cmd = pos.shift();
+    if (opt.help || !cmd) { process.stdout.write(USAGE + '\n'); return cmd || opt.help ? 0 : 2; }
+    if (cmd === 'run') await run(pos, one, opt);
+    else if (cmd === 'convert') await convert(pos, one);
+    else if (cmd === 'convert-flame') await convertFlame(pos, opt);
+    else if (cmd === 'info') {
+      const ctx = await nodePlatform.getDevice();
+      process.stdout.write(`adapter: ${describeAdapter(ctx.adapter)}\n${JSON.stringify(ctx.adapter, null, 2)}\n`);
+    } else throw new UsageError(`unknown command ${cmd}`);
+    return 0;
+  } catch (e) {
+    const err = e as Error;
+    process.stderr.write(`trans3dhead: ${err instanceof UsageError ? err.message + '\n\n' + USAGE : `${err.name === 'Error' ? '' : err.name + ': '}${err.message}`}\n`);
+    return err instanceof UsageError ? 2 : 1;
+  } finally {
+    await releaseDevice();
+  }
+}

@@ -1,0 +1,144 @@
+// Conv2d (NHWC, implicit GEMM) with fused bias, residual add and ReLU (shaders/conv2d.wgsl).
+// 1x1 stride-1 unpadded convs are plain GEMMs and go through gemm() on reshaped views.
+import source from '../../shaders/conv2d.wgsl';
+import type { Graph, Tensor, Tuning } from '../graph/graph.ts';
+import { gemm } from './gemm.ts';
+import { ceilDiv, specialize, uniforms } from './wgsl.ts';
+
+export interface Conv2dOptions {
+  /** [Cout]; BatchNorm is folded into weight and bias at load time (foldBatchNorm). */
+  bias?: Tensor;
+  stride?: number;
+  /** Zero padding on every side. */
+  pad?: number;
+  /** Added before the ReLU; shaped like the output. */
+  residual?: Tensor;
+  relu?: boolean;
+  name?: string;
+  /** Input channels that carry data (a stem fed 4 channels, the 4th zero, does 3 channels of
+   *  useful work): only changes the FLOP count reported for GFLOP/s. */
+  usefulCin?: number;
+}
+
+/**
+ * Schedule of one conv. `registers`: TM x 4*TN4 outputs per invocation in registers, no
+ * workgroup memory (CPU adapters). `tiled`: workgroup-memory tiles (GPUs). `splitK` > 1 cuts K
+ * into that many ranges computed by separate workgroups and summed by a small reduce node.
+ */
+export interface ConvTiles { schedule: 'registers' | 'tiled'; TM: number; TN4: number; WG_X: number; WG_Y: number; BK: number; splitK?: number }
+
+/** Default schedule for an adapter and GEMM shape (M output pixels, N channels, K = kh*kw*cin). */
+export function convTiles(t: Tuning, M: number, N: number, K: number): ConvTiles {
+  const base: ConvTiles = t.cpuLike
+    // SwiftShader: 8x8 outputs per invocation, 8x8 invocations; smaller for skinny outputs.
+    ? { schedule: 'registers', TM: M >= 8 ? 8 : M >= 4 ? 4 : 1, TN4: N >= 8 ? 2 : 1, WG_X: 8, WG_Y: 8, BK: 4 }
+    : { schedule: 'tiled', TM: 4, TN4: 1, WG_X: 16, WG_Y: 16, BK: 16 };
+  const tileM = base.TM * base.WG_Y, tileN = base.TN4 * 4 * base.WG_X;
+  const groups = ceilDiv(M, tileM) * ceilDiv(N, tileN);
+  // Fill the device: late ResNet stages (8x8 outputs) give a handful of tiles for K in the
+  // thousands. A CPU adapter needs a few workgroups per core, a GPU a few per SM.
+  const target = t.cpuLike ? 8 : 256;
+  const minChunk = t.cpuLike ? 512 : 256;
+  const splitK = Math.max(1, Math.min(Math.floor(target / groups), Math.floor(K / minChunk)));
+  return { ...base, splitK };
+}
+
+/** Output size of a conv along one axis. */
+export const convOut = (size: number, k: number, stride: number, pad: number): number => Math.floor((size + 2 * pad - k) / stride) + 1;
+
+/**
+ * y = act(conv(x, weight) + bias + residual). x: [B, H, W, C] NHWC; weight packed
+ * [KH, KW, C, Cout] (packConvWeight); returns [B, OH, OW, Cout]. `tiles` forces a schedule of
+ * the conv kernel (1x1 stride-1 convs then skip the gemm route, which tests use).
+ */
+export function conv2d(g: Graph, x: Tensor, weight: Tensor, opts: Conv2dOptions = {}, tiles?: ConvTiles): Tensor {
+  const name = opts.name ?? `conv${g.nodes.length}`;
+  const stride = opts.stride ?? 1, pad = opts.pad ?? 0;
+  if (x.shape.length !== 4) throw new Error(`${name}: input must be NHWC [B, H, W, C], got [${x.shape.join(', ')}]`);
+  if (weight.shape.length !== 4) throw new Error(`${name}: weight must be packed [KH, KW, C, Cout], got [${weight.shape.join(', ')}]`);
+  const [B, H, W, C] = x.shape;
+  const [KH, KW, Cw, N] = weight.shape;
+  if (Cw !== C) throw new Error(`${name}: input has ${C} channels, weight [${weight.shape.join(', ')}] expects ${Cw}`);
+  if (!(Number.isInteger(stride) && stride >= 1 && Number.isInteger(pad) && pad >= 0)) throw new Error(`${name}: bad stride ${stride} / padding ${pad}`);
+  const OH = convOut(H, KH, stride, pad), OW = convOut(W, KW, stride, pad);
+  if (OH < 1 || OW < 1) throw new Error(`${name}: ${KH}x${KW} kernel does not fit a ${H}x${W} input padded by ${pad}`);
+  if (opts.bias && (opts.bias.shape.length !== 1 || opts.bias.shape[0] !== N)) throw new Error(`${name}: bias must be [${N}], got [${opts.bias.shape.join(', ')}]`);
+  const outShape = [B, OH, OW, N];
+  if (opts.residual && opts.residual.shape.join() !== outShape.join()) throw new Error(`${name}: residual [${opts.residual.shape.join(', ')}] does not match the output [${outShape.join(', ')}]`);
+  const M = B * OH * OW, K = KH * KW * C;
+  const flops = 2 * M * N * KH * KW * (opts.usefulCin ?? C);
+
+  if (!tiles && KH === 1 && KW === 1 && stride === 1 && pad === 0) {
+    const a = g.reshape(x, [1, M, C], `${x.name}.rows`);
+    const w2 = g.reshape(weight, [C, N], `${weight.name}.kn`);
+    const res = opts.residual && g.reshape(opts.residual, [1, M, N], `${opts.residual.name}.rows`);
+    const y = gemm(g, a, w2, { bias: opts.bias, residual: res, relu: opts.relu, name });
+    return g.reshape(y, outShape, `${name}.nhwc`);
+  }
+
+  const t = tiles ?? convTiles(g.tuning, M, N, K);
+  const cvec4 = C % 4 === 0, nvec4 = N % 4 === 0;
+  const tileM = t.TM * t.WG_Y, tileN = t.TN4 * 4 * t.WG_X;
+  const threads = t.WG_X * t.WG_Y;
+  const kv = cvec4 ? 4 : 1;
+  let LA = 1;
+  if (t.schedule === 'tiled') {
+    LA = (t.BK / kv) * tileM / threads;
+    if (t.BK % kv || !Number.isInteger(LA) || threads % (t.BK / kv)) throw new Error(`${name}: tiled schedule needs BK/${kv} to divide ${threads} threads and BK/${kv}*TILE_M to be a multiple of them`);
+  }
+  // K ranges of split-K: multiples of BK (and of 4 for vec4 channel loads).
+  let splits = Math.max(1, Math.min(t.splitK ?? 1, ceilDiv(K, 4)));
+  const align = Math.max(t.BK, 4);
+  const kChunk = splits > 1 ? ceilDiv(ceilDiv(K, splits), align) * align : K;
+  splits = ceilDiv(K, kChunk);
+
+  const flags = {
+    CVEC4: cvec4, NVEC4: nvec4, BIAS: !!opts.bias && splits === 1, RESIDUAL: !!opts.residual && splits === 1,
+    RELU: !!opts.relu, SPLIT: splits > 1, REDUCE: false,
+    TM: t.TM, TN4: t.TN4, BK: t.BK, TILE_M: tileM, TILE_N: tileN, LA,
+  };
+  const params = (pitch = 0) => uniforms(M, N, C, H, W, OH, OW, KW, stride, pad, K, kChunk, splits, pitch);
+  const y = g.tensor(name, outShape);
+  const convOutT = splits > 1 ? g.tensor(`${name}.partial`, [splits, M, N]) : y;
+  const inputs = [x, weight, ...(flags.BIAS ? [opts.bias!] : []), ...(flags.RESIDUAL ? [opts.residual!] : [])];
+  g.add('conv2d', name, inputs, [convOutT], {
+    shader: specialize(source, flags),
+    entryPoint: t.schedule === 'tiled' ? 'main_tiled' : 'main_registers',
+    constants: { WG_X: t.WG_X, WG_Y: t.WG_Y },
+    uniforms: params(),
+    workgroups: [ceilDiv(N, tileN), ceilDiv(M, tileM), splits],
+    flops,
+  });
+  if (splits > 1) {
+    const total = (M * N) / (nvec4 ? 4 : 1);
+    const groups = ceilDiv(total, 64);
+    const gx = Math.min(groups, g.tuning.maxWorkgroupsPerDim);
+    g.add('conv2d_reduce', `${name}.reduce`, [convOutT, ...(opts.bias ? [opts.bias] : []), ...(opts.residual ? [opts.residual] : [])], [y], {
+      shader: specialize(source, { ...flags, BIAS: !!opts.bias, RESIDUAL: !!opts.residual, SPLIT: false, REDUCE: true }),
+      entryPoint: 'main_reduce',
+      uniforms: params(gx * 64),
+      workgroups: [gx, ceilDiv(groups, gx), 1],
+      flops: M * N * (splits - 1),
+    });
+  }
+  return y;
+}
+
+/**
+ * PyTorch conv weight [Cout, Cin, KH, KW] -> [KH][KW][cinPad][Cout], the layout the kernel reads
+ * (row k = (ky, kx, ci) of a K x Cout matrix; channels cin..cinPad-1 are zero).
+ */
+export function packConvWeight(w: Float32Array, shape: readonly number[], cinPad = shape[1]): Float32Array {
+  const [N, C, KH, KW] = shape;
+  if (w.length !== N * C * KH * KW) throw new Error(`packConvWeight: ${w.length} values for [${shape.join(', ')}]`);
+  if (cinPad < C) throw new Error(`packConvWeight: cinPad ${cinPad} < ${C} input channels`);
+  const out = new Float32Array(KH * KW * cinPad * N);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      for (let ky = 0; ky < KH; ky++) {
+        for (let kx = 0; kx < KW; kx++) out[((ky * KW + kx) * cinPad + c) * N + n] = w[((n * C + c) * KH + ky) * KW + kx];
+      }
+    }
+  }
+  return out;
+}

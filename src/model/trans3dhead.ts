@@ -1,0 +1,313 @@
+// Trans3DHead end to end: one static graph per (image size, channels, batch) from raw pixels to
+// FLAME outputs (preprocess -> ResNet-50 -> input_proj -> two decoder branches -> FLAME), built
+// once and cached; per run only the pixels and the crop geometry are uploaded.
+import { CompiledGraph, WeightCache, type ProfileResult } from '../graph/compile.ts';
+import { Graph, type Tensor } from '../graph/graph.ts';
+import { tuningFor } from '../graph/tuning.ts';
+import { readFlame, type FlameArrays } from '../io/flame.ts';
+import type { StateDict } from '../io/tensor.ts';
+import { gemm } from '../kernels/gemm.ts';
+import { cropGeometry, cropToImage, preprocess, preprocessParams, PREPROCESS_PARAMS, wordsPerImage, type Box, type CropGeometry } from '../kernels/preprocess.ts';
+import type { BytesSource, GpuContext, Platform, RawImage } from '../platform/types.ts';
+import { describeAdapter } from '../platform/types.ts';
+import { BACKBONE_INPUT_CHANNELS, buildBackbone } from './backbone.ts';
+import { DEFAULT_CONFIG, type Trans3DHeadConfig } from './config.ts';
+import { buildLandmarkBranch, buildParamsBranch } from './decoder.ts';
+import { defaultWeights } from './default-weights.ts';
+import { buildFlame } from './flame.ts';
+import { InputError, isRawImage, resolveBox, toPixels, type Pixels } from './image.ts';
+import { poseFromRotation, type PoseAngles } from './pose.ts';
+import { syntheticFlame } from './synthetic-flame.ts';
+import { parseWeights, weightsToSafetensors, type LoadedWeights } from './weights.ts';
+
+export interface CreateModelOptions {
+  /** .safetensors or PyTorch .pth (path, URL or bytes). Absent: the built-in UNTRAINED default. */
+  weights?: BytesSource;
+  /** FLAME as our .safetensors, the published generic_model.pkl, or an .npz. Absent: the synthetic FLAME. */
+  flame?: BytesSource;
+  /** Optional FLAME landmark embedding files (flame_static_embedding.pkl, flame_dynamic_embedding.npy). */
+  flameLandmarks?: BytesSource[];
+  /** Config fields the weight file does not carry (e.g. nhead for a bare .pth). */
+  config?: Partial<Trans3DHeadConfig>;
+  /** Prefix to strip from checkpoint keys, e.g. 'module.'. */
+  stripPrefix?: string;
+  /** A device to share (default: the platform's shared device). */
+  device?: GpuContext;
+  /** Progress while loading: stage name and 0..1. */
+  onProgress?: (stage: string, fraction: number) => void;
+}
+
+export interface Poses { global?: number[]; neck?: number[]; leftEye?: number[]; rightEye?: number[] }
+
+export interface RunOptions {
+  /** Head box on the image (x, y, width, height) in pixels; default the whole image. */
+  box?: Partial<Box> | [number, number, number, number];
+  /** Axis-angle poses of the FLAME joints other than the jaw (default zero). */
+  poses?: Poses;
+}
+
+export interface HeadResult {
+  /** 68 x (x, y) in input-image pixels. */
+  landmarks: Float32Array;
+  /** The same in the 256x256 crop's pixels. */
+  landmarksCrop: Float32Array;
+  /** The raw 413 parameters, and named views of them. */
+  params: Float32Array;
+  shape: Float32Array; expression: Float32Array; jaw: Float32Array; rotation6d: Float32Array;
+  /** params[409:412] (tx, ty, tz); the projection uses (tx, ty, 0). */
+  translation: Float32Array;
+  /** params[412]; the projection scales by max(scale + 1, 1e-8). */
+  scale: number;
+  /** Head rotation, row-major 3x3. */
+  rotation: Float32Array;
+  pose: PoseAngles;
+  /** V x 3 FLAME vertices after z += 0.05 and the rotation (model units). */
+  vertices: Float32Array;
+  /** V x 2 projected vertices in input-image pixels, and in crop pixels. */
+  projectedVertices: Float32Array;
+  projectedVerticesCrop: Float32Array;
+  /** 68 x 3, when the FLAME carries the landmark embedding. */
+  landmarks3d?: Float32Array;
+  crop: CropGeometry;
+  /** Wall time of the run that produced this result (whole batch), ms. */
+  timeMs: number;
+  /** True when the built-in untrained weights or the synthetic FLAME were used: not a real prediction. */
+  synthetic: boolean;
+}
+
+interface BuiltGraph { cg: CompiledGraph; words: number; pixels: Uint32Array; geometry: Float32Array; poses: Float32Array; batch: number }
+
+const MAX_CACHED_GRAPHS = 4;
+
+export class Trans3DHead {
+  private graphs = new Map<string, Promise<BuiltGraph>>();
+  private weightCache: WeightCache;
+  private disposed = false;
+
+  private constructor(readonly platform: Platform, readonly ctx: GpuContext, readonly config: Trans3DHeadConfig,
+    private readonly sd: StateDict, readonly flame: FlameArrays, readonly synthetic: { weights: boolean; flame: boolean }) {
+    this.weightCache = new WeightCache(ctx.device);
+  }
+
+  static async create(platform: Platform, opts: CreateModelOptions = {}): Promise<Trans3DHead> {
+    const progress = opts.onProgress ?? (() => {});
+    progress('weights', 0);
+    let w: LoadedWeights;
+    if (opts.weights === undefined) w = await defaultModelWeights(platform, opts.config);
+    else {
+      const { bytes, name } = await platform.loadBytes(opts.weights, (a, b) => progress('weights', b ? a / b : 0));
+      w = parseWeights(bytes, name, { config: opts.config, stripPrefix: opts.stripPrefix });
+    }
+    progress('flame', 0);
+    let flame: FlameArrays;
+    if (opts.flame === undefined) flame = syntheticFlame(0);
+    else {
+      const { bytes, name } = await platform.loadBytes(opts.flame, (a, b) => progress('flame', b ? a / b : 0));
+      const landmarks = await Promise.all((opts.flameLandmarks ?? []).map((s) => platform.loadBytes(s)));
+      flame = readFlame(bytes, name, { landmarks: landmarks.map((l) => ({ bytes: l.bytes, file: l.name })) });
+    }
+    checkFlame(flame, w.config);
+    progress('device', 0);
+    const ctx = opts.device ?? await platform.getDevice();
+    return new Trans3DHead(platform, ctx, w.config, w.sd, flame, { weights: w.synthetic, flame: flame.synthetic });
+  }
+
+  /** The adapter, in one line (CPU adapters say so). */
+  get adapter(): string { return describeAdapter(this.ctx.adapter); }
+
+  /** Builds (once) the graph for images of this size and batch; later runs reuse it. */
+  private graphFor(width: number, height: number, channels: 3 | 4, batch: number): Promise<BuiltGraph> {
+    const key = `${width}x${height}x${channels}x${batch}`;
+    let p = this.graphs.get(key);
+    if (p) {
+      this.graphs.delete(key); // LRU: move to the end
+      this.graphs.set(key, p);
+      return p;
+    }
+    p = this.build(width, height, channels, batch);
+    p.catch(() => this.graphs.delete(key));
+    this.graphs.set(key, p);
+    if (this.graphs.size > MAX_CACHED_GRAPHS) {
+      const [oldKey, old] = this.graphs.entries().next().value as [string, Promise<BuiltGraph>];
+      this.graphs.delete(oldKey);
+      old.then((b) => b.cg.dispose(), () => {});
+    }
+    return p;
+  }
+
+  private async build(width: number, height: number, channels: 3 | 4, batch: number): Promise<BuiltGraph> {
+    const cfg = this.config;
+    const g = new Graph(tuningFor(this.ctx));
+    const words = wordsPerImage(width, height, channels);
+    const pixels = g.input('pixels', [batch * words], 'u32');
+    const geometry = g.input('geometry', [batch, PREPROCESS_PARAMS]);
+    const poses = g.input('poses', [batch, 12]);
+    const x = g.stage('preprocess', () => preprocess(g, pixels, geometry, { width, height, channels },
+      { batch, size: cfg.image_size, outChannels: BACKBONE_INPUT_CHANNELS }));
+    const c5 = buildBackbone(g, x, this.sd, cfg.backbone);
+    const [, h, w, C] = c5.shape;
+    const memory = g.stage('input_proj', () => gemm(g, g.reshape(c5, [batch, h * w, C]), inputProjWeight(g, this.sd, C, cfg.d_model),
+      { bias: g.weight('input_proj.bias', [cfg.d_model], this.sd.get('input_proj.bias')!.data), name: 'input_proj' }));
+    const { params } = buildParamsBranch(g, memory, this.sd, cfg, 'params_branch.', { grid: [h, w] });
+    const { landmarks } = buildLandmarkBranch(g, memory, this.sd, cfg, 'landmark_branch.', { grid: [h, w] });
+    const f = buildFlame(g, params, this.flame, { poses });
+    g.output('landmarks', landmarks);
+    g.output('params', params);
+    g.output('rotation', f.rotation);
+    g.output('vertices', f.vertices);
+    g.output('projected', f.projected);
+    if (f.landmarks3d) g.output('landmarks3d', f.landmarks3d);
+    const cg = await CompiledGraph.create(this.ctx, g, { weights: this.weightCache, label: `trans3dhead ${width}x${height} b${batch}` });
+    return { cg, words, batch, pixels: new Uint32Array(batch * words), geometry: new Float32Array(batch * PREPROCESS_PARAMS), poses: new Float32Array(batch * 12) };
+  }
+
+  /** Decodes/validates one image input into pixels. */
+  private async pixels(image: unknown): Promise<Pixels> {
+    const raw: RawImage = isRawImage(image) ? image : await this.platform.decodeImage(image);
+    return toPixels(raw, Math.min(this.ctx.adapter.limits.maxStorageBufferBindingSize || 134217728, 1 << 30));
+  }
+
+  async run(image: unknown, opts: RunOptions = {}): Promise<HeadResult> {
+    return (await this.runBatch([image], [opts]))[0];
+  }
+
+  /** Runs several images in one batch (images of one size share a graph; others run as their own batch). */
+  async runBatch(images: unknown[], opts: RunOptions[] | RunOptions = {}): Promise<HeadResult[]> {
+    if (!Array.isArray(images) || images.length === 0) throw new InputError('runBatch needs a non-empty array of images');
+    const list = await Promise.all(images.map((im) => this.pixels(im)));
+    const optsOf = (i: number) => (Array.isArray(opts) ? opts[i] ?? {} : opts);
+    const groups = new Map<string, number[]>();
+    list.forEach((p, i) => {
+      const k = `${p.width}x${p.height}x${p.channels}`;
+      (groups.get(k) ?? groups.set(k, []).get(k)!).push(i);
+    });
+    const results: HeadResult[] = new Array(images.length);
+    for (const idx of groups.values()) {
+      const out = await this.runGroup(idx.map((i) => list[i]), idx.map(optsOf), false);
+      idx.forEach((i, j) => { results[i] = out.results[j]; });
+    }
+    return results;
+  }
+
+  /** One image with GPU time per node and per stage (timestamp queries; slower than run()). */
+  async profile(image: unknown, opts: RunOptions = {}, batch = 1): Promise<{ result: HeadResult; profile: ProfileResult }> {
+    const p = await this.pixels(image);
+    const out = await this.runGroup(Array(batch).fill(p), Array(batch).fill(opts), true);
+    return { result: out.results[0], profile: out.profile! };
+  }
+
+  /** Builds the graph for a size/batch ahead of the first frame (pipeline compilation). */
+  async prepare(width: number, height: number, channels: 3 | 4 = 4, batch = 1): Promise<CompiledGraph> {
+    return (await this.graphFor(width, height, channels, batch)).cg;
+  }
+
+  private async runGroup(pix: Pixels[], opts: RunOptions[], profile: boolean) {
+    if (this.disposed) throw new Error('this model was disposed; create a new one');
+    const { width, height, channels } = pix[0];
+    const b = await this.graphFor(width, height, channels, pix.length);
+    const geos: CropGeometry[] = [];
+    const bytes = new Uint8Array(b.pixels.buffer);
+    b.poses.fill(0);
+    pix.forEach((p, i) => {
+      bytes.set(p.bytes, i * b.words * 4);
+      const geo = cropGeometry(resolveBox(opts[i].box, width, height), this.config.image_size);
+      geos.push(geo);
+      preprocessParams(geo, b.geometry, i * PREPROCESS_PARAMS);
+      writePoses(b.poses, i, opts[i].poses);
+    });
+    const t0 = performance.now();
+    const inputs = { pixels: b.pixels, geometry: b.geometry, poses: b.poses };
+    let prof: ProfileResult | undefined;
+    const out = profile ? (prof = await b.cg.profile(inputs)).outputs : await b.cg.run(inputs);
+    const timeMs = performance.now() - t0;
+    return { results: geos.map((geo, i) => this.result(out, i, geo, timeMs)), profile: prof };
+  }
+
+  private result(out: Record<string, Float32Array>, b: number, geo: CropGeometry, timeMs: number): HeadResult {
+    const N = this.config.num_landmarks, P = this.config.num_params, V = this.flame.V;
+    const toImage = (crop: Float32Array) => {
+      const img = new Float32Array(crop.length);
+      for (let i = 0; i < crop.length; i += 2) [img[i], img[i + 1]] = cropToImage(geo, crop[i], crop[i + 1]);
+      return img;
+    };
+    const landmarksCrop = out.landmarks.slice(b * N * 2, (b + 1) * N * 2);
+    const projectedVerticesCrop = out.projected.slice(b * V * 2, (b + 1) * V * 2);
+    const params = out.params.slice(b * P, (b + 1) * P);
+    const rotation = out.rotation.slice(b * 9, (b + 1) * 9);
+    const { n_shape: S, n_expr: E } = this.config.flame;
+    return {
+      landmarks: toImage(landmarksCrop), landmarksCrop, params,
+      shape: params.subarray(0, S), expression: params.subarray(S, S + E), jaw: params.subarray(S + E, S + E + 3),
+      rotation6d: params.subarray(S + E + 3, S + E + 9), translation: params.subarray(S + E + 9, S + E + 12), scale: params[S + E + 12],
+      rotation, pose: poseFromRotation(rotation),
+      vertices: out.vertices.slice(b * V * 3, (b + 1) * V * 3),
+      projectedVertices: toImage(projectedVerticesCrop), projectedVerticesCrop,
+      landmarks3d: out.landmarks3d?.slice(b * N * 3, (b + 1) * N * 3),
+      crop: geo, timeMs, synthetic: this.synthetic.weights || this.synthetic.flame,
+    };
+  }
+
+  /** Frees every GPU buffer of this model (graphs and weights); the device stays. */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    const graphs = [...this.graphs.values()];
+    this.graphs.clear();
+    for (const p of graphs) (await p.catch(() => null))?.cg.dispose();
+    this.weightCache.dispose();
+  }
+
+  /** GPU buffers the model holds now (graphs + weights), for leak checks. */
+  async gpuBufferCount(): Promise<number> {
+    let n = this.weightCache.count;
+    for (const p of this.graphs.values()) n += (await p.catch(() => null))?.cg.ownedBuffers ?? 0;
+    return n;
+  }
+}
+
+function inputProjWeight(g: Graph, sd: StateDict, C: number, d: number): Tensor {
+  const w = sd.get('input_proj.weight')!.data; // (d, C, 1, 1) -> (C, d)
+  const t = new Float32Array(C * d);
+  for (let o = 0; o < d; o++) for (let c = 0; c < C; c++) t[c * d + o] = w[o * C + c];
+  return g.weight('input_proj.weight.packed', [C, d], t);
+}
+
+function writePoses(dst: Float32Array, b: number, p: Poses | undefined): void {
+  if (!p) return;
+  const put = (v: number[] | undefined, at: number, name: string) => {
+    if (v === undefined) return;
+    if (!Array.isArray(v) || v.length !== 3 || v.some((x) => !Number.isFinite(x))) throw new InputError(`poses.${name} must be 3 finite numbers (axis-angle, radians)`);
+    dst.set(v, b * 12 + at);
+  };
+  put(p.global, 0, 'global'); put(p.neck, 3, 'neck'); put(p.leftEye, 6, 'leftEye'); put(p.rightEye, 9, 'rightEye');
+}
+
+function checkFlame(f: FlameArrays, cfg: Trans3DHeadConfig): void {
+  if (f.nShapedirs < cfg.flame.n_shape + cfg.flame.n_expr) {
+    throw new InputError(`the FLAME model has ${f.nShapedirs} shape+expression components; the weights need ${cfg.flame.n_shape} + ${cfg.flame.n_expr}`);
+  }
+  if (f.J !== 5) throw new InputError(`the FLAME model has ${f.J} joints, expected 5`);
+}
+
+const DEFAULT_CACHE_NAME = 'default-weights-v1.safetensors';
+let defaultWarned = false;
+
+/** The built-in untrained weights: generated from a seed on first use, cached on disk where possible. */
+async function defaultModelWeights(platform: Platform, config?: Partial<Trans3DHeadConfig>): Promise<LoadedWeights> {
+  if (!defaultWarned) {
+    defaultWarned = true;
+    console.warn('trans3dhead: no weights given: using the built-in UNTRAINED default weights and the synthetic FLAME. The outputs are NOT a real prediction; pass trained weights (and a FLAME file) for that.');
+  }
+  const cfg = { ...DEFAULT_CONFIG, ...(config ?? {}) };
+  const isDefault = JSON.stringify(cfg) === JSON.stringify(DEFAULT_CONFIG);
+  if (isDefault && platform.cache) {
+    const cached = await platform.cache.read(DEFAULT_CACHE_NAME);
+    if (cached) {
+      try { return { ...parseWeights(cached, DEFAULT_CACHE_NAME), synthetic: true }; } catch { /* regenerate */ }
+    }
+  }
+  const sd = defaultWeights(cfg);
+  if (isDefault && platform.cache) await platform.cache.write(DEFAULT_CACHE_NAME, weightsToSafetensors(sd, cfg, { synthetic: 'true' }));
+  return { sd, config: cfg, file: 'built-in default weights', synthetic: true };
+}
+
