@@ -277,7 +277,8 @@ def hostile_fixtures():
     write('hostile_os_system.pkl', pickle.dumps(Evil(os.system, ('echo pwned',)), protocol=2))  # posix.system
     write('hostile_os_system_global.pkl', b'\x80\x02cos\nsystem\nq\x00X\x0a\x00\x00\x00echo pwnedq\x01\x85q\x02Rq\x03.')
     write('hostile_eval.pkl', pickle.dumps(Evil(eval, ('1+1',)), protocol=4))  # STACK_GLOBAL builtins.eval
-    write('hostile_popen.pkl', pickle.dumps(Evil(subprocess.Popen, (['true'],)), protocol=2))
+    write('hostile_popen.pkl', pickle.dumps(Evil(subprocess.Popen, (['true'],)), protocol=3))
+    write('hostile_popen_py2name.pkl', pickle.dumps(Evil(subprocess.Popen, (['true'],)), protocol=2))  # 'commands Popen'
     # A torch checkpoint whose data.pkl calls os.system: the torch reader must reject it too.
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, 'w') as z:

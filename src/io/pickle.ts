@@ -319,13 +319,15 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): unknown
   const depth = new WeakMap<object, number>();
   let objects = 0;
   const utf8 = new TextDecoder('utf-8');
-  const decodeLatin1 = (b: Uint8Array): string => {
-    // TextDecoder('latin1') is windows-1252; map bytes 1:1 instead, as Python's latin1 does.
+  // Python 2 str is bytes. Short ones are text (keys, dtype codes) and become strings with one
+  // char per byte, as pickle.load(encoding='latin1') does; long ones are array payloads and stay
+  // bytes, which avoids a costly string round trip for every numpy array in a Python 2 pickle.
+  const py2str = (b: Uint8Array): string | Uint8Array => (b.length > 4096 ? b.slice() : latin1Str(b));
+  const latin1Str = (b: Uint8Array): string => {
     let s = '';
-    for (let i = 0; i < b.length; i += 8192) s += String.fromCharCode(...b.subarray(i, i + 8192));
+    for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i]!);
     return s;
   };
-
   const take = (n: number): Uint8Array => {
     if (!Number.isSafeInteger(n) || n < 0 || pos + n > bytes.length) {
       bad('pickle data ends early', { expected: `${n} more bytes`, hint: 'the file is truncated or corrupt' });
@@ -350,7 +352,6 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): unknown
     pos = end + 1;
     return s;
   };
-  const latin1Str = decodeLatin1;
 
   const push = (v: unknown): void => {
     if (++objects > maxObjects) bad('pickle creates too many objects', { expected: `at most ${maxObjects}` });
@@ -498,10 +499,10 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): unknown
       case 0x53: push(decodeStringEscapes(line())); break; // STRING
       case 0x54: { // BINSTRING (Python 2 str)
         const n = i32();
-        push(latin1Str(take(n)));
+        push(py2str(take(n)));
         break;
       }
-      case 0x55: push(latin1Str(take(u8()))); break; // SHORT_BINSTRING
+      case 0x55: push(latin1Str(take(u8()))); break; // SHORT_BINSTRING (< 256 bytes)
       case 0x42: push(take(u32()).slice()); break; // BINBYTES
       case 0x43: push(take(u8()).slice()); break; // SHORT_BINBYTES
       case 0x8e: push(take(u64()).slice()); break; // BINBYTES8

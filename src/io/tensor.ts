@@ -147,12 +147,12 @@ function decodeInto(out: Float32Array | Float64Array, src: Uint8Array, dtype: DT
 }
 
 /**
- * Materialises a strided view (PyTorch's storage offset + strides, in elements) of a flat
- * storage into a contiguous row-major array. Bounds are checked against the storage first.
+ * Validates a strided view (PyTorch's storage offset + strides, in elements) of a storage of
+ * `storageLength` elements: every index it touches must lie inside the storage.
  */
-export function gatherStrided<T extends Float32Array | Float64Array>(
-  storage: T, offset: number, shape: readonly number[], stride: readonly number[], file: string, key?: string,
-): T {
+export function checkView(
+  storageLength: number, offset: number, shape: readonly number[], stride: readonly number[], file: string, key?: string,
+): { n: number; contiguous: boolean } {
   const n = shapeSize(shape, file, key);
   if (stride.length !== shape.length) {
     fail(file, 'stride rank does not match shape rank', { key, expected: `${shape.length} strides`, found: `${stride.length}` });
@@ -168,16 +168,24 @@ export function gatherStrided<T extends Float32Array | Float64Array>(
     expect *= shape[d]!;
     if (n > 0) last += (shape[d]! - 1) * s;
   }
-  if (n > 0 && last >= storage.length) {
+  if (n > 0 && last >= storageLength) {
     fail(file, 'tensor view reaches past the end of its storage', {
-      key, expected: `indices < ${storage.length}`, found: `offset ${offset}, shape ${formatShape(shape as number[])}, stride ${formatShape(stride as number[])}`,
+      key, expected: `indices < ${storageLength}`, found: `offset ${offset}, shape ${formatShape(shape as number[])}, stride ${formatShape(stride as number[])}`,
     });
   }
   // Only stride-0 (expanded) views can hold more elements than their storage; cap how far a
   // file may blow a small storage up.
-  if (n > storage.length && n > 1 << 24) {
-    fail(file, 'expanded tensor view is too large', { key, expected: `at most ${1 << 24} elements`, found: `${n} from a storage of ${storage.length}` });
+  if (n > storageLength && n > 1 << 24) {
+    fail(file, 'expanded tensor view is too large', { key, expected: `at most ${1 << 24} elements`, found: `${n} from a storage of ${storageLength}` });
   }
+  return { n, contiguous };
+}
+
+/** Materialises a strided view of a decoded storage into a contiguous row-major array. */
+export function gatherStrided<T extends Float32Array | Float64Array>(
+  storage: T, offset: number, shape: readonly number[], stride: readonly number[], file: string, key?: string,
+): T {
+  const { n, contiguous } = checkView(storage.length, offset, shape, stride, file, key);
   if (contiguous) return storage.slice(offset, offset + n) as T;
   const out = (storage instanceof Float64Array ? new Float64Array(n) : allocFloat32(file, n, key)) as T;
   const rank = shape.length;

@@ -6,7 +6,7 @@
 // The archive folder name varies (file stem, 'archive', ...).
 import { describe, fail } from './errors.ts';
 import { PyGlobal, TorchTensorRef, unpickle } from './pickle.ts';
-import { DTYPE_SIZE, decodeToFloat32, gatherStrided } from './tensor.ts';
+import { checkView, DTYPE_SIZE, decodeToFloat32, gatherStrided } from './tensor.ts';
 import type { DType, StateDict } from './tensor.ts';
 import { isZip, readZip } from './zip.ts';
 import type { ZipLimits } from './zip.ts';
@@ -26,8 +26,22 @@ const STORAGE_DTYPES: Record<string, DType> = {
 /** Wrapper keys training scripts put around the state dict, in order of preference. */
 const WRAPPER_KEYS = ['state_dict', 'model_state_dict', 'model'];
 
+/** A storage's raw bytes; decoded whole only when a non-contiguous view needs it. */
 class TorchStorage {
-  constructor(readonly key: string, readonly dtype: DType, readonly data: Float32Array) {}
+  private decoded?: Float32Array;
+  constructor(readonly key: string, readonly dtype: DType, readonly raw: Uint8Array, readonly numel: number,
+    private readonly littleEndian: boolean, private readonly file: string) {}
+
+  view(offset: number, shape: number[], stride: number[], key: string): Float32Array {
+    const { n, contiguous } = checkView(this.numel, offset, shape, stride, this.file, key);
+    if (contiguous) {
+      // The common case: decode just the view's bytes, no intermediate copy of the storage.
+      const size = DTYPE_SIZE[this.dtype];
+      return decodeToFloat32(this.raw.subarray(offset * size, (offset + n) * size), this.dtype, n, this.littleEndian, this.file, key);
+    }
+    this.decoded ??= decodeToFloat32(this.raw, this.dtype, this.numel, this.littleEndian, this.file, key);
+    return gatherStrided(this.decoded, offset, shape, stride, this.file, key);
+  }
 }
 
 export function isLegacyTorch(bytes: Uint8Array): boolean {
@@ -81,7 +95,7 @@ export function readTorchCheckpoint(bytes: Uint8Array, opts: TorchReadOptions = 
     if (typeof numel !== 'number' || raw.length !== numel * DTYPE_SIZE[dtype!]) {
       fail(file, 'storage size does not match its element count', { key: entry.name, expected: `${describe(numel)} x ${DTYPE_SIZE[dtype!]} bytes`, found: `${raw.length} bytes` });
     }
-    const s = new TorchStorage(key, dtype!, decodeToFloat32(raw, dtype!, numel as number, littleEndian, file, entry.name));
+    const s = new TorchStorage(key, dtype!, raw, numel as number, littleEndian, file);
     storages.set(key, s);
     return s;
   };
@@ -100,8 +114,7 @@ export function readTorchCheckpoint(bytes: Uint8Array, opts: TorchReadOptions = 
     if (!(v.storage instanceof TorchStorage)) fail(file, 'tensor without a storage', { key: k, found: describe(v.storage) });
     const name = opts.stripPrefix && k.startsWith(opts.stripPrefix) ? k.slice(opts.stripPrefix.length) : k;
     if (out.has(name)) fail(file, 'two tensors have the same name after stripping the prefix', { key: name });
-    const storage = v.storage as TorchStorage;
-    out.set(name, { shape: v.shape.slice(), data: gatherStrided(storage.data, v.offset, v.shape, v.stride, file, k) });
+    out.set(name, { shape: v.shape.slice(), data: (v.storage as TorchStorage).view(v.offset, v.shape, v.stride, k) });
   }
   if (out.size === 0) {
     const keys = [...(root as Map<unknown, unknown>).keys()].slice(0, 8).map((k) => describe(k)).join(', ');
