@@ -4,7 +4,7 @@
 //  - Rodrigues for the 5 joints (smplx: angle = |r + 1e-8|), pose features (R_j - I, j = 1..4)
 //  - the kinematic chain and A_j = G_j - [0 | G_j J_j]
 //  - the head rotation from 6D, scale and translation.
-// Outputs: coef [B, KC] = betas then the 36 pose features (the blend kernel's coefficients),
+// Outputs: coef [B, KC] = betas, the 36 pose features, zero padding (the blend coefficients),
 // xf [B, 72] = A_j as 3x4 row-major (60), R row-major (9), s, tx, ty; rotation [B, 9].
 
 @group(0) @binding(#) var<storage, read> params: array<f32>;
@@ -16,7 +16,7 @@
 @group(0) @binding(#) var<storage, read_write> xf: array<f32>;
 @group(0) @binding(#) var<storage, read_write> rotation: array<f32>;
 
-// K: betas; NP: params per item; KC: K + 36; parents of joints 1..4.
+// K: betas; NP: params per item; KC: K + 36 rounded up to 4; parents of joints 1..4.
 struct Params { K: u32, NP: u32, KC: u32, p1: u32, p2: u32, p3: u32, p4: u32 }
 @group(0) @binding(#) var<uniform> p: Params;
 
@@ -74,6 +74,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u
   let pb = b * p.NP;
   let K = p.K;
   for (var k = t; k < K; k += 64u) { coef[b * p.KC + k] = params[pb + k]; }
+  for (var k = K + 36u + t; k < p.KC; k += 64u) { coef[b * p.KC + k] = 0.0; } // row padding
   // 15 joint coordinates, each a K-term dot product split over 4 invocations.
   var s = 0.0;
   if (t < 60u) {

@@ -5,7 +5,8 @@ import { createHash } from 'node:crypto';
 import { buildFlame, type FlameArrays } from '../src/model/flame.ts';
 import { syntheticFlame } from '../src/model/synthetic-flame.ts';
 import { flameBlend, flameJoints, flameLandmarks, flameSkin, flameWeights, packFlame, XF_STRIDE, type BlendTiles } from '../src/kernels/flame_lbs.ts';
-import { flameRef, type FlameRef } from './reference/flame.ts';
+import { checkFlameParity, flameRef, type FlameRef } from './reference/flame.ts';
+import { readSafetensors } from '../src/io/safetensors.ts';
 import { assertClose, newGraph, rng, runGraph } from './helpers.ts';
 
 // Vertices are O(0.1) model units, sums of ~440 f32 terms of O(1e-2): errors ~1e-7; SPEC
@@ -214,7 +215,8 @@ test('flame_joints: joints, pose features, chain, 6D rotation (large angles too)
 test('flame_blend: both schedules, ragged batch tiles', async () => {
   const packed = packFlame(flame);
   for (const [B, tiles] of [
-    [1, { WG_N: 64, KS: 1, BT: 1 }], [3, { WG_N: 64, KS: 4, BT: 2 }], [5, { WG_N: 32, KS: 8, BT: 4 }], [2, { WG_N: 64, KS: 1, BT: 8 }],
+    [1, { WG_N: 64, CN: 1, KS: 1, BT: 1 }], [3, { WG_N: 64, CN: 1, KS: 4, BT: 2 }], [5, { WG_N: 32, CN: 2, KS: 8, BT: 4 }],
+    [2, { WG_N: 64, CN: 4, KS: 1, BT: 8 }], [9, { WG_N: 16, CN: 3, KS: 2, BT: 4 }],
   ] as [number, BlendTiles][]) {
     const params = randomParams(B, 20 + B);
     const poses = randomPoses(B, 30 + B);
@@ -275,6 +277,15 @@ test('flame: clear errors for a wrong params width or poses shape', async () => 
   assert.throws(() => buildFlame(g, g.input('p', [2, 400]), flame), /400 values per item, expected 413/);
   assert.throws(() => buildFlame(g, g.input('q', [2, 413]), flame, { poses: g.input('r', [2, 9]) }), /poses must be \[2, 12\]/);
   assert.throws(() => packFlame(flame, 300, 200), /do not fit shapedirs/);
+});
+
+test('flame layer vs PyTorch: committed small fixture (synthetic FLAME rebuilt from its seed)', async () => {
+  const dir = new URL('./fixtures/small/', import.meta.url);
+  const meta = JSON.parse(readFileSync(new URL('flame.json', dir), 'utf8')) as { seed: number; sha256: Record<string, string> };
+  const f = syntheticFlame(meta.seed);
+  assert.is(createHash('sha256').update(new Uint8Array(f.shapedirs.buffer)).digest('hex'), meta.sha256.shapedirs, 'the fixture\'s FLAME');
+  const { tensors } = readSafetensors(new Uint8Array(readFileSync(new URL('expected.safetensors', dir))), 'small/expected.safetensors');
+  await checkFlameParity(tensors, f, 'small');
 });
 
 test.run();

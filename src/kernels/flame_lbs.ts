@@ -22,7 +22,7 @@ export interface PackedFlame {
   V: number;
   /** Betas used: nShape + nExpr. */
   K: number;
-  /** Coefficient rows of dirs: K + 36. */
+  /** Coefficient rows of dirs: K + 36, padded to a multiple of 4 (zero rows). */
   KC: number;
   /** vec4 columns of the padded V*3 axis. */
   N4: number;
@@ -73,7 +73,7 @@ export function packFlame(flame: FlameArrays, nShape = 300, nExpr = 100): Packed
   expect('J_regressor', flame.jRegressor, 5 * V);
   expect('weights', flame.weights, V * 5);
 
-  const K = nShape + nExpr, KC = K + 36, N4 = Math.ceil(N / 4), S = N4 * 4;
+  const K = nShape + nExpr, KC = Math.ceil((K + 36) / 4) * 4, N4 = Math.ceil(N / 4), S = N4 * 4;
   const cols = Int32Array.from({ length: K }, (_, k) => (k < nShape ? k : FLAME_SHAPE_COMPONENTS + k - nShape));
   const dirs = new Float32Array(KC * S);
   const sd = flame.shapedirs;
@@ -152,7 +152,8 @@ export function flameWeights(g: Graph, packed: PackedFlame): FlameWeights {
 
 /**
  * Per-item transforms. params: [B, K + 13]; poses: [B, 12] (global, neck, left eye, right eye
- * axis-angle) or none (zeros). Returns coef [B, K + 36], xf [B, 72], rotation [B, 3, 3].
+ * axis-angle) or none (zeros). Returns coef [B, KC] (betas, 36 pose features, zero padding),
+ * xf [B, 72], rotation [B, 3, 3].
  */
 export function flameJoints(g: Graph, params: Tensor, w: FlameWeights, poses?: Tensor): { coef: Tensor; xf: Tensor; rotation: Tensor } {
   const { K, KC, parents } = w.packed;
@@ -175,6 +176,8 @@ export function flameJoints(g: Graph, params: Tensor, w: FlameWeights, poses?: T
 export interface BlendTiles {
   /** Invocations along the vec4 columns. */
   WG_N: number;
+  /** Adjacent vec4 columns per invocation. */
+  CN: number;
   /** Invocations splitting the coefficient rows (1: no workgroup memory). */
   KS: number;
   /** Batch items per invocation (dirs is read once per BT items). */
@@ -184,7 +187,7 @@ export interface BlendTiles {
 export function blendTiles(t: Tuning, B: number): BlendTiles {
   const BT = Math.min(B, 8);
   // CPU adapters run invocations as SIMD lanes: barriers cost more than they save.
-  return t.cpuLike ? { WG_N: 64, KS: 1, BT } : { WG_N: 64, KS: 4, BT };
+  return t.cpuLike ? { WG_N: 64, CN: 4, KS: 1, BT } : { WG_N: 64, CN: 1, KS: 4, BT };
 }
 
 /** v_posed [B, N4*4] = v_template + dirs^T coef[b] (shape, expression and pose blend shapes). */
@@ -196,9 +199,9 @@ export function flameBlend(g: Graph, coef: Tensor, w: FlameWeights, tiles?: Blen
   if (t.WG_N * t.KS > g.tuning.maxInvocations) throw new Error(`flame blend: ${t.WG_N}x${t.KS} invocations exceed the adapter's ${g.tuning.maxInvocations}`);
   const out = g.tensor('flame.v_posed', [B, N4 * 4]);
   g.add('flame_blend', 'flame.blend', [coef, w.dirs, w.base], [out], {
-    shader: specialize(blendSource, { SPLITK: t.KS > 1, BT: t.BT, KS: t.KS, WG_N: t.WG_N }),
-    uniforms: uniforms(B, KC, N4),
-    workgroups: [ceilDiv(N4, t.WG_N), ceilDiv(B, t.BT), 1],
+    shader: specialize(blendSource, { SPLITK: t.KS > 1, BT: t.BT, CN: t.CN, KS: t.KS, WG_N: t.WG_N }),
+    uniforms: uniforms(B, KC / 4, N4),
+    workgroups: [ceilDiv(N4, t.WG_N * t.CN), ceilDiv(B, t.BT), 1],
     flops: 2 * B * KC * N4 * 4,
   });
   return out;

@@ -1,7 +1,11 @@
 // CPU reference for the FLAME layer and projection (SPEC section 6): standard LBS exactly as
 // smplx.lbs computes it (dense J_regressor on v_shaped, Rodrigues with the +1e-8, 4x4 chain),
 // in float64, written independently of the GPU kernels' packing and folding.
-import type { FlameArrays } from '../../src/model/flame.ts';
+import * as assert from 'uvu/assert';
+import { buildFlame, type FlameArrays } from '../../src/model/flame.ts';
+import { poseFromRotation } from '../../src/model/pose.ts';
+import type { StateDict } from '../../src/io/tensor.ts';
+import { assertClose, newGraph, runGraph } from '../helpers.ts';
 
 export interface FlameRef {
   vShaped: Float64Array; // (B, V*3)
@@ -60,15 +64,16 @@ export function flameRef(flame: FlameArrays, params: ArrayLike<number>, B: numbe
     vertices: new Float64Array(B * N), projected: new Float64Array(B * V * 2),
     landmarks3d: flame.lmkFacesIdx ? new Float64Array(B * 68 * 3) : undefined,
   };
-  const cols = Array.from({ length: nb }, (_, k) => (k < nShape ? k : 300 + k - nShape));
   for (let b = 0; b < B; b++) {
     const p = (i: number) => params[b * NP + i];
     // v_shaped = v_template + shapedirs . betas
+    const beta = Float64Array.from({ length: nb }, (_, k) => p(k));
     const vs = out.vShaped.subarray(b * N, (b + 1) * N);
     for (let i = 0; i < N; i++) {
       let s = flame.vTemplate[i];
       const row = i * K;
-      for (let k = 0; k < nb; k++) s += flame.shapedirs[row + cols[k]] * p(k);
+      for (let k = 0; k < nShape; k++) s += flame.shapedirs[row + k] * beta[k];
+      for (let k = nShape; k < nb; k++) s += flame.shapedirs[row + 300 + k - nShape] * beta[k];
       vs[i] = s;
     }
     // J = J_regressor . v_shaped
@@ -90,11 +95,12 @@ export function flameRef(flame: FlameArrays, params: ArrayLike<number>, B: numbe
     for (let j = 1; j < 5; j++) for (let i = 0; i < 9; i++) pf[(j - 1) * 9 + i] = R[j][i] - (i % 4 === 0 ? 1 : 0);
     // v_posed = v_shaped + pose_feature . posedirs
     const vp = out.vPosed.subarray(b * N, (b + 1) * N);
-    for (let i = 0; i < N; i++) {
-      let s = 0;
-      for (let f = 0; f < 36; f++) s += pf[f] * flame.posedirs[f * N + i];
-      vp[i] = vs[i] + s;
+    const po = new Float64Array(N);
+    for (let f = 0; f < 36; f++) {
+      const row = flame.posedirs.subarray(f * N, (f + 1) * N);
+      for (let i = 0; i < N; i++) po[i] += pf[f] * row[i];
     }
+    for (let i = 0; i < N; i++) vp[i] = vs[i] + po[i];
     // Kinematic chain (4x4 as rotation + translation), then A_j = G_j - [0 | G_j J_j].
     const G: M3[] = [], Gt: number[][] = [];
     for (let j = 0; j < 5; j++) {
@@ -141,4 +147,77 @@ export function flameRef(flame: FlameArrays, params: ArrayLike<number>, B: numbe
     }
   }
   return out;
+}
+
+
+/**
+ * The FLAME layer (GPU) and pose angles vs the PyTorch reference's keys (python/README.md):
+ * flame_in_* -> flame_out_*, the model path (params -> rotation, vertices, projected_crop,
+ * landmarks3d, pose; batch_* too) and pose_in_rotation -> pose_out. The float64 reference
+ * above is checked against PyTorch on the same inputs.
+ */
+export async function checkFlameParity(ex: StateDict, flame: FlameArrays, label: string): Promise<void> {
+  const get = (k: string) => {
+    const t = ex.get(k);
+    if (!t) throw new Error(`${label}: expected.safetensors has no ${k}`);
+    return t.data;
+  };
+  const TOL_V = { atol: 1e-5, rtol: 0 }, TOL_PX = { atol: 1e-3, rtol: 0 }, TOL_R = { atol: 1e-6, rtol: 0 };
+  const run = async (params: Float32Array, poses?: Float32Array) => {
+    const B = params.length / 413;
+    const g = await newGraph();
+    const o = buildFlame(g, g.input('params', [B, 413]), flame, { poses: poses && g.input('poses', [B, 12]) });
+    g.output('vertices', o.vertices); g.output('projected', o.projected); g.output('rotation', o.rotation);
+    if (o.landmarks3d) g.output('landmarks3d', o.landmarks3d);
+    return runGraph(g, poses ? { params, poses } : { params });
+  };
+  let worst = { v: 0, px: 0, deg: 0 };
+  const track = (k: keyof typeof worst, a: ArrayLike<number>, b: ArrayLike<number>) => {
+    for (let i = 0; i < b.length; i++) worst[k] = Math.max(worst[k], Math.abs(a[i] - b[i]));
+  };
+
+  // FLAME alone, every pose input non-zero.
+  const params = get('flame_in_params');
+  const B = params.length / 413;
+  const poses = new Float32Array(B * 12);
+  const [gl, nk, ey] = [get('flame_in_global'), get('flame_in_neck'), get('flame_in_eyes')];
+  for (let b = 0; b < B; b++) {
+    poses.set(gl.subarray(b * 3, b * 3 + 3), b * 12);
+    poses.set(nk.subarray(b * 3, b * 3 + 3), b * 12 + 3);
+    poses.set(ey.subarray(b * 6, b * 6 + 6), b * 12 + 6);
+  }
+  let out = await run(params, poses);
+  assertClose(out.vertices, get('flame_out_vertices'), TOL_V, `${label}: flame_out_vertices`);
+  assertClose(out.projected, get('flame_out_projected'), TOL_PX, `${label}: flame_out_projected`);
+  assertClose(out.landmarks3d, get('flame_out_landmarks3d'), TOL_V, `${label}: flame_out_landmarks3d`);
+  track('v', out.vertices, get('flame_out_vertices'));
+  track('px', out.projected, get('flame_out_projected'));
+  const ref = flameRef(flame, params, B, poses);
+  assertClose(ref.vertices, get('flame_out_vertices'), TOL_V, `${label}: float64 reference vs PyTorch`);
+
+  // The model path: params -> rotation, vertices, projections, 3D landmarks, pose.
+  for (const pre of ['', 'batch_']) {
+    out = await run(get(`${pre}params`));
+    assertClose(out.rotation, get(`${pre}rotation`), TOL_R, `${label}: ${pre}rotation`);
+    assertClose(out.vertices, get(`${pre}vertices`), TOL_V, `${label}: ${pre}vertices`);
+    assertClose(out.projected, get(`${pre}projected_crop`), TOL_PX, `${label}: ${pre}projected_crop`);
+    assertClose(out.landmarks3d, get(`${pre}landmarks3d`), TOL_V, `${label}: ${pre}landmarks3d`);
+    track('v', out.vertices, get(`${pre}vertices`));
+    const pose = get(`${pre}pose`);
+    for (let b = 0; b < pose.length / 3; b++) {
+      const p = poseFromRotation(out.rotation, b * 9);
+      assertClose([p.pitch, p.yaw, p.roll], pose.subarray(b * 3, b * 3 + 3), { atol: 1e-4, rtol: 0 }, `${label}: ${pre}pose[${b}]`);
+      track('deg', [p.pitch, p.yaw, p.roll], pose.subarray(b * 3, b * 3 + 3));
+    }
+  }
+
+  // Pose angles of the reference's rotations (identity, frontal, exact and near gimbal locks).
+  const R = get('pose_in_rotation'), want = get('pose_out');
+  for (let i = 0; i < R.length / 9; i++) {
+    const p = poseFromRotation(R, i * 9);
+    assert.ok([p.pitch, p.yaw, p.roll].every((x, j) => Math.abs(x - want[i * 3 + j]) <= 1e-4),
+      `${label}: pose_out[${i}]: got ${[p.pitch, p.yaw, p.roll]}, expected ${[...want.subarray(i * 3, i * 3 + 3)]}`);
+    track('deg', [p.pitch, p.yaw, p.roll], want.subarray(i * 3, i * 3 + 3));
+  }
+  console.log(`  ${label}: vs PyTorch max |dv| ${worst.v.toExponential(2)}, |dpx| ${worst.px.toExponential(2)}, |dangle| ${worst.deg.toExponential(2)} deg`);
 }
