@@ -208,6 +208,16 @@ export class CompiledGraph {
   get flops(): number { return this.steps.reduce((s, x) => s + (x.node.dispatch.flops ?? 0), 0); }
   get dispatchCount(): number { return this.steps.length; }
 
+  /**
+   * The GPU buffer output `name` lives in (f32, its shape, from offset 0), e.g. to render it
+   * without a readback. It holds the latest run's values until the next run; read it only.
+   */
+  outputBuffer(name: string): GPUBuffer {
+    const o = this.outputs.find((x) => x.name === name);
+    if (!o) throw new Error(`graph has no output ${name} (it has ${this.outputs.map((x) => x.name).join(', ')})`);
+    return o.source;
+  }
+
   /** Runs the graph; concurrent calls are queued, never interleaved. */
   run(inputs: Record<string, HostData>): Promise<Record<string, Float32Array>> {
     const p = this.queue.then(() => this.runNow(inputs, false));
