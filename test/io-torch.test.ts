@@ -142,15 +142,16 @@ test('archive consistency errors name the entry', () => {
 });
 
 /** Hand-assembled data.pkl: {name: _rebuild_tensor_v2(storage '0' of 4 floats, offset, size, stride, False, OrderedDict())}. */
-function viewPickle(views: [string, number, number[], number[]][]): Uint8Array {
+function viewPickle(views: [string, number, number[], number[]][], o: { storage?: string; numel?: number; dtype?: string } = {}): Uint8Array {
   const i32 = (x: number) => [0x4a, ...new Uint8Array(new Int32Array([x]).buffer)];
   const tup = (xs: number[]) => [0x28, ...xs.flatMap(i32), 0x74];
   const s = (t: string) => [0x58, ...new Uint8Array(new Uint32Array([t.length]).buffer), ...new TextEncoder().encode(t)];
   const g = (m: string, n: string) => [0x63, ...new TextEncoder().encode(`${m}\n${n}\n`)];
   const body = views.flatMap(([name, offset, size, stride]) => [
-    ...s(name), ...g('torch._utils', '_rebuild_tensor_v2'),
-    0x28, 0x28, ...s('storage'), ...g('torch', 'FloatStorage'), ...s('0'), ...s('cpu'), 0x4b, 4, 0x74, 0x51,
-    ...i32(offset), ...tup(size), ...tup(stride), 0x89, ...g('collections', 'OrderedDict'), 0x29, 0x52, 0x74, 0x52, 0x73,
+    ...s(name), ...g('torch._utils', o.dtype ? '_rebuild_tensor_v3' : '_rebuild_tensor_v2'),
+    0x28, 0x28, ...s('storage'), ...g('torch', o.storage ?? 'FloatStorage'), ...s('0'), ...s('cpu'), 0x4b, o.numel ?? 4, 0x74, 0x51,
+    ...i32(offset), ...tup(size), ...tup(stride), 0x89, ...g('collections', 'OrderedDict'), 0x29, 0x52,
+    ...(o.dtype ? g('torch', o.dtype) : []), 0x74, 0x52, 0x73,
   ]);
   return new Uint8Array([0x80, 2, 0x7d, ...body, 0x2e]);
 }
@@ -175,6 +176,25 @@ test('storage views: out-of-range views, bad strides and expanded views are reje
   throwsWFE(() => ck(-1, [2], [1]), '[w]', 'invalid storage offset');
   throwsWFE(() => ck(0, [2], [1, 1]), '[w]', 'stride rank');
   throwsWFE(() => ck(0, [100000, 1000], [0, 0]), '[w]', 'expanded tensor view is too large');
+});
+
+test('_rebuild_tensor_v3: an untyped storage viewed with an explicit dtype', () => {
+  const raw = new Uint8Array(new Float64Array([0.25, -8]).buffer);
+  const zip = (dtype: string) => makeZip([['a/data.pkl', viewPickle([['w', 0, [2], [1]]], { storage: 'UntypedStorage', numel: 16, dtype })], ['a/data/0', raw]]);
+  assert.equal([...readTorchCheckpoint(zip('float64')).get('w')!.data], [0.25, -8]);
+  assert.equal(readTorchCheckpoint(zip('int32')).get('w')!.data.length, 2);
+  throwsWFE(() => readTorchCheckpoint(zip('float8_e4m3fn'), { file: 'f8.pt' }), 'f8.pt', 'torch.float8_e4m3fn');
+});
+
+test('nested wrappers and the hint for pickled objects', () => {
+  const inner = [0x58, 10, 0, 0, 0, ...new TextEncoder().encode('state_dict')];
+  const body = viewPickle([['w', 0, [2], [1]]]);
+  // {'model': {'state_dict': {...}}}: splice the tensor dict into two wrapper dicts
+  const pkl = new Uint8Array([0x80, 2, 0x7d, 0x58, 5, 0, 0, 0, ...new TextEncoder().encode('model'), 0x7d, ...inner, ...body.subarray(2, -1), 0x73, 0x73, 0x2e]);
+  const sd = readTorchCheckpoint(makeZip([['a/data.pkl', pkl], ['a/data/0', storage4]]));
+  assert.equal([...sd.get('w')!.data], [1, 2]);
+  const obj = new Uint8Array([0x80, 2, 0x63, ...new TextEncoder().encode('mymodels\nNet\n'), 0x29, 0x81, 0x2e]);
+  throwsWFE(() => readTorchCheckpoint(makeZip([['a/data.pkl', obj]]), { file: 'net.pt' }), 'net.pt', 'mymodels.Net', 'state_dict()');
 });
 
 test('zip reader: zip64 records, deflate entries, CRC check, limits', () => {

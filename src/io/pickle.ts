@@ -44,7 +44,11 @@ export class NdArray {
 
 /** A torch tensor as pickled: a view (offset/shape/stride in elements) of a storage. */
 export class TorchTensorRef {
-  constructor(readonly storage: unknown, readonly offset: number, readonly shape: number[], readonly stride: number[]) {}
+  constructor(
+    readonly storage: unknown, readonly offset: number, readonly shape: number[], readonly stride: number[],
+    /** torch dtype name ('float32', ...) when it differs from the storage's (_rebuild_tensor_v3). */
+    readonly dtype?: string,
+  ) {}
 }
 
 export interface UnpickleOptions {
@@ -54,6 +58,8 @@ export interface UnpickleOptions {
   maxMemo?: number;
   maxDepth?: number;
   maxObjects?: number;
+  /** What to tell the user when a global is refused (the reader knows the file type). */
+  globalHint?: string;
 }
 
 type Impl = { call?: (args: unknown[], u: Ctx) => unknown; cls?: boolean };
@@ -96,6 +102,20 @@ function rebuildTensor(args: unknown[], u: Ctx): TorchTensorRef {
   return new TorchTensorRef(storage, offset as number, ints(size, 'tensor size', u).slice(), ints(stride, 'tensor stride', u).slice());
 }
 
+/** (storage, offset, size, stride, requires_grad, hooks, dtype[, metadata]): a typed view of an untyped storage. */
+function rebuildTensorV3(args: unknown[], u: Ctx): TorchTensorRef {
+  const t = rebuildTensor(args, u);
+  const dtype = args[6];
+  if (!(dtype instanceof PyGlobal) || dtype.module !== 'torch') return u.fail('invalid dtype in _rebuild_tensor_v3', { found: describe(dtype) });
+  return new TorchTensorRef(t.storage, t.offset, t.shape, t.stride, dtype.name);
+}
+
+/** torch dtypes appear in pickles as globals such as torch.float32. */
+export const TORCH_DTYPES = [
+  'float32', 'float', 'float16', 'half', 'bfloat16', 'float64', 'double', 'int64', 'long', 'int32', 'int', 'int16', 'short',
+  'int8', 'uint8', 'bool', 'uint16', 'uint32', 'uint64',
+];
+
 function bytesOf(v: unknown, u: Ctx): Uint8Array {
   if (v instanceof Uint8Array) return v;
   if (typeof v === 'string') return latin1(v, u);
@@ -133,6 +153,9 @@ const toSet = (args: unknown[], u: Ctx): Set<unknown> => {
 const GLOBALS: Record<string, Impl> = {
   'torch._utils._rebuild_tensor_v2': { call: rebuildTensor },
   'torch._utils._rebuild_tensor': { call: rebuildTensor },
+  'torch._utils._rebuild_tensor_v3': { call: rebuildTensorV3 },
+  ...Object.fromEntries(TORCH_DTYPES.map((d) => [`torch.${d}`, {}])),
+  'torch.UntypedStorage': {},
   'torch._utils._rebuild_parameter': { call: (a) => a[0] },
   'torch._utils._rebuild_parameter_with_state': { call: (a) => a[0] },
   // (func, new_type, args, state): tensors with Python state (e.g. Parameter subclasses).
@@ -415,7 +438,7 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): unknown
     const q = `${module}.${name}`;
     if (!Object.prototype.hasOwnProperty.call(GLOBALS, q)) {
       bad(`refusing to load Python global ${q}: weight files may only contain data`, {
-        hint: REJECT_HINTS[q] ?? 'this file is not a plain tensor/array file (or it is malicious); export the state_dict / arrays with plain types',
+        hint: REJECT_HINTS[q] ?? opts.globalHint ?? 'this file is not a plain tensor/array file (or it is malicious); export the state_dict / arrays with plain types',
       });
     }
     return new PyGlobal(module, name);
@@ -527,7 +550,9 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): unknown
         break;
       }
       case 0x91: { // FROZENSET
-        const s = new Set(popMark());
+        const items = popMark();
+        const s = new Set(items);
+        for (const v of items) nest(s, v);
         push(s);
         break;
       }
@@ -550,7 +575,7 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): unknown
         const items = popMark();
         const s = top();
         if (!(s instanceof Set)) bad('ADDITEMS on a non-set', { found: describe(s) });
-        for (const v of items) (s as Set<unknown>).add(v);
+        for (const v of items) { (s as Set<unknown>).add(v); nest(s, v); }
         break;
       }
       case 0x67: push(memoGet(Number(line()))); break; // GET
@@ -578,7 +603,9 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): unknown
       }
       case 0x52: { // REDUCE
         const args = pop(), fn = pop();
-        push(callGlobal(fn, args, u));
+        const r = callGlobal(fn, args, u);
+        nest(r, args); // results built from their arguments are at least as deep
+        push(r);
         break;
       }
       case 0x81: { // NEWOBJ: cls.__new__(cls, *args)

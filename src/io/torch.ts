@@ -20,7 +20,14 @@ export interface TorchReadOptions {
 
 const STORAGE_DTYPES: Record<string, DType> = {
   FloatStorage: 'F32', HalfStorage: 'F16', BFloat16Storage: 'BF16', DoubleStorage: 'F64', LongStorage: 'I64',
-  IntStorage: 'I32', ShortStorage: 'I16', CharStorage: 'I8', ByteStorage: 'U8', BoolStorage: 'BOOL',
+  IntStorage: 'I32', ShortStorage: 'I16', CharStorage: 'I8', ByteStorage: 'U8', BoolStorage: 'BOOL', UntypedStorage: 'U8',
+};
+
+/** torch dtype names (from _rebuild_tensor_v3) -> storage dtype. */
+const TENSOR_DTYPES: Record<string, DType> = {
+  float32: 'F32', float: 'F32', float16: 'F16', half: 'F16', bfloat16: 'BF16', float64: 'F64', double: 'F64',
+  int64: 'I64', long: 'I64', int32: 'I32', int: 'I32', int16: 'I16', short: 'I16', int8: 'I8', uint8: 'U8', bool: 'BOOL',
+  uint16: 'U16', uint32: 'U32', uint64: 'U64',
 };
 
 /** Wrapper keys training scripts put around the state dict, in order of preference. */
@@ -31,6 +38,14 @@ class TorchStorage {
   private decoded?: Float32Array;
   constructor(readonly key: string, readonly dtype: DType, readonly raw: Uint8Array, readonly numel: number,
     private readonly littleEndian: boolean, private readonly file: string) {}
+
+  /** The same bytes seen as another dtype (tensors rebuilt with an explicit dtype). */
+  as(dtype: DType, key: string): TorchStorage {
+    if (dtype === this.dtype) return this;
+    const size = DTYPE_SIZE[dtype];
+    if (this.raw.length % size) fail(this.file, 'storage size is not a multiple of the tensor dtype size', { key, found: `${this.raw.length} bytes for ${dtype}` });
+    return new TorchStorage(this.key, dtype, this.raw, this.raw.length / size, this.littleEndian, this.file);
+  }
 
   view(offset: number, shape: number[], stride: number[], key: string): Float32Array {
     const { n, contiguous } = checkView(this.numel, offset, shape, stride, this.file, key);
@@ -100,13 +115,19 @@ export function readTorchCheckpoint(bytes: Uint8Array, opts: TorchReadOptions = 
     return s;
   };
 
-  let root = unpickle(zip.read(pkls[0]!), { file, persistentLoad });
+  let root = unpickle(zip.read(pkls[0]!), {
+    file, persistentLoad,
+    globalHint: 'only tensors and plain containers can be loaded; if this is a training checkpoint or a pickled model, save just the weights: torch.save(model.state_dict(), path)',
+  });
   if (root instanceof TorchTensorRef) fail(file, 'checkpoint holds a single tensor, not a state dict', { hint: 'save a dict of named tensors' });
   if (!(root instanceof Map)) return fail(file, 'checkpoint is not a dict', { found: describe(root), hint: 'save model.state_dict() rather than the model object' });
   const hasTensors = (m: Map<unknown, unknown>) => [...m.values()].some((v) => v instanceof TorchTensorRef);
-  if (!hasTensors(root)) {
-    const key = WRAPPER_KEYS.find((k) => root instanceof Map && root.get(k) instanceof Map);
-    if (key !== undefined) root = root.get(key) as Map<unknown, unknown>;
+  // Unwrap {"state_dict": ...} / {"model": ...} (possibly nested, e.g. {"model": {"state_dict": ...}}).
+  for (let level = 0; level < 3 && !hasTensors(root as Map<unknown, unknown>); level++) {
+    const m = root as Map<unknown, unknown>;
+    const key = WRAPPER_KEYS.find((k) => m.get(k) instanceof Map);
+    if (key === undefined) break;
+    root = m.get(key);
   }
   const out: StateDict = new Map();
   for (const [k, v] of root as Map<unknown, unknown>) {
@@ -114,7 +135,13 @@ export function readTorchCheckpoint(bytes: Uint8Array, opts: TorchReadOptions = 
     if (!(v.storage instanceof TorchStorage)) fail(file, 'tensor without a storage', { key: k, found: describe(v.storage) });
     const name = opts.stripPrefix && k.startsWith(opts.stripPrefix) ? k.slice(opts.stripPrefix.length) : k;
     if (out.has(name)) fail(file, 'two tensors have the same name after stripping the prefix', { key: name });
-    out.set(name, { shape: v.shape.slice(), data: (v.storage as TorchStorage).view(v.offset, v.shape, v.stride, k) });
+    let storage = v.storage as TorchStorage;
+    if (v.dtype !== undefined) {
+      const dt = TENSOR_DTYPES[v.dtype];
+      if (!dt) fail(file, 'unsupported tensor dtype', { key: k, expected: Object.keys(TENSOR_DTYPES).join(', '), found: v.dtype });
+      storage = storage.as(dt!, k);
+    }
+    out.set(name, { shape: v.shape.slice(), data: storage.view(v.offset, v.shape, v.stride, k) });
   }
   if (out.size === 0) {
     const keys = [...(root as Map<unknown, unknown>).keys()].slice(0, 8).map((k) => describe(k)).join(', ');
