@@ -237,6 +237,10 @@ test('inflate matches zlib for stored, fixed and dynamic blocks', () => {
   const c = new Uint8Array(zlib.deflateRawSync(text));
   throwsWFE(() => inflateRaw(c, text.length - 1, 'big.zip', 'e'), 'big.zip', '[e]', 'more bytes than its declared size');
   throwsWFE(() => inflateRaw(c, text.length + 1, 'small.zip', 'e'), 'fewer bytes');
+  // A lying 1 GiB declared size: output grows with the data, so this fails fast without a 1 GiB buffer.
+  const before = process.memoryUsage().arrayBuffers;
+  throwsWFE(() => inflateRaw(c, 1 << 30, 'lie.zip'), 'fewer bytes');
+  assert.ok(process.memoryUsage().arrayBuffers - before < 1 << 26);
   throwsWFE(() => inflateRaw(c.subarray(0, c.length >> 1), text.length, 'cut.zip'), 'cut.zip', 'corrupt deflate data');
   throwsWFE(() => inflateRaw(new Uint8Array([0xff, 0xff]), 10, 'bad.zip'), 'corrupt deflate data');
 });

@@ -6,7 +6,7 @@ import { NdArray, PyObject, unpickle } from './pickle.ts';
 import { isNpy, ndarrayToFloat64, parseNpy, readNpz } from './numpy.ts';
 import { readSafetensors, writeSafetensors } from './safetensors.ts';
 import type { WritableTensor } from './safetensors.ts';
-import { formatShape, MAX_TENSOR_ELEMENTS } from './tensor.ts';
+import { formatShape } from './tensor.ts';
 import type { HostTensor } from './tensor.ts';
 import { isZip } from './zip.ts';
 
@@ -219,7 +219,8 @@ function sparseToDense(m: PyObject, file: string, key: string): Arr {
     return fail(file, 'sparse matrix has an invalid shape', { key, found: describe(shape) });
   }
   const [rows, cols] = shape as [number, number];
-  if (rows * cols > MAX_TENSOR_ELEMENTS / 8) fail(file, 'sparse matrix too large to densify', { key, found: formatShape([rows, cols]) });
+  // Dense FLAME J_regressor is (5, V); anything near this cap is not a FLAME model.
+  if (rows * cols > 1 << 26) fail(file, 'sparse matrix too large to densify', { key, expected: `at most ${1 << 26} elements`, found: formatShape([rows, cols]) });
   const data = part('data'), indices = part('indices'), indptr = part('indptr');
   const major = csc ? cols : rows, minor = csc ? rows : cols;
   if (indptr.length !== major + 1 || indptr[0] !== 0 || indptr[major] !== data.length || indices.length !== data.length) {

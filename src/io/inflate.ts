@@ -17,8 +17,18 @@ interface Huffman {
 
 export function inflateRaw(src: Uint8Array, outSize: number, file = '<memory>', key?: string): Uint8Array {
   const bad = (what: string): never => fail(file, `corrupt deflate data: ${what}`, { key });
-  const out = new Uint8Array(outSize);
+  // The declared size is untrusted: start from a size the input can plausibly produce and grow
+  // (doubling, never past outSize) so a lying header cannot force a huge allocation up front.
+  let out = alloc(Math.min(outSize, Math.max(1 << 16, src.length * 4)));
   let op = 0;
+  const room = (n: number): void => {
+    if (op + n > outSize) bomb();
+    if (op + n > out.length) {
+      const bigger = alloc(Math.min(outSize, Math.max(op + n, out.length * 2)));
+      bigger.set(out.subarray(0, op));
+      out = bigger;
+    }
+  };
   let pos = 0, buf = 0, cnt = 0; // LSB-first bit buffer
 
   const need = (n: number): void => {
@@ -83,7 +93,7 @@ export function inflateRaw(src: Uint8Array, outSize: number, file = '<memory>', 
       if ((len ^ 0xffff) !== nlen) bad('stored block length check failed');
       pos += 4;
       if (pos + len > src.length) bad('truncated stored block');
-      if (op + len > outSize) bomb();
+      room(len);
       out.set(src.subarray(pos, pos + len), op);
       op += len;
       pos += len;
@@ -127,7 +137,7 @@ export function inflateRaw(src: Uint8Array, outSize: number, file = '<memory>', 
     for (;;) {
       const sym = decode(lit);
       if (sym < 256) {
-        if (op >= outSize) bomb();
+        if (op >= out.length) room(1);
         out[op++] = sym;
       } else if (sym === 256) {
         break;
@@ -139,7 +149,7 @@ export function inflateRaw(src: Uint8Array, outSize: number, file = '<memory>', 
         if (di >= 30) bad('invalid distance symbol');
         const d = DIST_BASE[di]! + bits(DIST_EXTRA[di]!);
         if (d > op) bad('distance points before the start of the output');
-        if (op + len > outSize) bomb();
+        if (op + len > out.length) room(len);
         for (let i = 0; i < len; i++, op++) out[op] = out[op - d]!;
       }
     }
@@ -148,7 +158,15 @@ export function inflateRaw(src: Uint8Array, outSize: number, file = '<memory>', 
   if (op !== outSize) {
     fail(file, 'entry inflates to fewer bytes than its declared size', { key, expected: `${outSize} bytes`, found: `${op}` });
   }
-  return out;
+  return out.length === op ? out : out.slice(0, op);
+
+  function alloc(n: number): Uint8Array {
+    try {
+      return new Uint8Array(n);
+    } catch {
+      return fail(file, `cannot allocate ${n} bytes for an archive entry`, { key });
+    }
+  }
 
   function bomb(): never {
     return fail(file, 'entry inflates to more bytes than its declared size', {
