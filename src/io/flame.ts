@@ -297,17 +297,14 @@ function landmarkSets(dict: Map<unknown, unknown>, file: string, F: number): Lan
     // for negative yaws, so row 0 is the frontal contour.
     const is = ia.shape.filter((d, i) => !(i === 0 && d === 1 && ia.shape.length > 1));
     const bs = ba.shape.filter((d, i) => !(i === 0 && d === 1 && ba.shape.length > 2));
-    let dynamic = false;
-    let row = 0;
-    if (is.length === 2 && bs.length === 3 && bs[0] === is[0] && bs[1] === is[1] && bs[2] === 3) {
-      dynamic = true;
-      row = 0;
-    } else if (!(is.length === 1 && bs.length === 2 && bs[0] === is[0] && bs[1] === 3)) {
-      fail(file, 'landmark embedding has the wrong shape', { key: `${ik}, ${bk}`, expected: '(N) and (N, 3)', found: `${formatShape(ia.shape)} and ${formatShape(ba.shape)}` });
+    const dynamic = is.length === 2 && bs.length === 3 && bs[0] === is[0] && bs[1] === is[1] && bs[2] === 3;
+    if (!dynamic && !(is.length === 1 && bs.length === 2 && bs[0] === is[0] && bs[1] === 3)) {
+      fail(file, 'landmark embedding has the wrong shape', { key: `${ik}, ${bk}`, expected: '(N) and (N, 3), or (R, N) and (R, N, 3)', found: `${formatShape(ia.shape)} and ${formatShape(ba.shape)}` });
     }
+    // Either way the first N points are the ones wanted (row 0 of a dynamic embedding).
     const n = is[is.length - 1]!;
-    const idx = toIndices(ia.data.subarray(row * n, (row + 1) * n), F, file, ik, 'face');
-    const bary = ba.data.subarray(row * n * 3, (row + 1) * n * 3);
+    const idx = toIndices(ia.data.subarray(0, n), F, file, ik, 'face');
+    const bary = ba.data.subarray(0, n * 3);
     checkFinite(bary, file, bk);
     sets.push({ idx, bary: Float32Array.from(bary), n, dynamic, key: ik });
   }

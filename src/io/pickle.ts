@@ -6,7 +6,8 @@
 //
 // Python values map to: None -> null, bool, int -> number (bigint beyond 2^53), float -> number,
 // str -> string, Python 2 str (BINSTRING) -> string with one char per byte (latin1, as
-// pickle.load(encoding='latin1')), bytes/bytearray -> Uint8Array, list/tuple -> Array,
+// pickle.load(encoding='latin1')) or, beyond 4 KB, Uint8Array (array payloads), bytes/bytearray
+// -> Uint8Array, list/tuple -> Array,
 // dict/OrderedDict -> Map, set/frozenset -> Set, numpy arrays -> NdArray, torch tensors ->
 // TorchTensorRef, objects of whitelisted classes (chumpy, scipy.sparse) -> PyObject.
 import { describe, fail } from './errors.ts';
@@ -30,7 +31,7 @@ export class PyObject {
 export class NpDtype {
   littleEndian = true;
   structured = false;
-  constructor(readonly kind: string, readonly itemsize: number, readonly descr: string) {}
+  constructor(readonly kind: string, public itemsize: number, readonly descr: string) {}
 }
 
 /** numpy ndarray: raw bytes for numeric dtypes, `objects` for dtype=object. */
@@ -308,6 +309,9 @@ function build(obj: unknown, state: unknown, u: Ctx): void {
     else if (endian === '<' || endian === '|' || endian === '=') obj.littleEndian = true;
     else u.fail('invalid numpy byte order', { found: describe(endian) });
     if (state[2] !== null || (state.length > 3 && state[3] !== null)) obj.structured = true;
+    // Flexible dtypes ('U5' is 20 bytes) carry their real item size here; others have -1.
+    const elsize = state[5];
+    if (typeof elsize === 'number' && Number.isSafeInteger(elsize) && elsize > 0) obj.itemsize = elsize;
     return;
   }
   if (obj instanceof PyObject) {
