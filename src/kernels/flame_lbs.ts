@@ -187,7 +187,7 @@ export interface BlendTiles {
 export function blendTiles(t: Tuning, B: number): BlendTiles {
   const BT = Math.min(B, 8);
   // CPU adapters run invocations as SIMD lanes: barriers cost more than they save.
-  return t.cpuLike ? { WG_N: 64, CN: 4, KS: 1, BT } : { WG_N: 64, CN: 1, KS: 4, BT };
+  return t.cpuLike ? { WG_N: 64, CN: 2, KS: 1, BT } : { WG_N: 64, CN: 1, KS: 4, BT };
 }
 
 /** v_posed [B, N4*4] = v_template + dirs^T coef[b] (shape, expression and pose blend shapes). */
