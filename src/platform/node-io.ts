@@ -9,6 +9,7 @@ import { InputError } from '../model/image.ts';
 import { toBytes, type BytesSource, type RawImage } from './types.ts';
 
 export async function loadBytes(src: BytesSource): Promise<{ bytes: Uint8Array; name: string }> {
+  if (src instanceof Blob) return { bytes: new Uint8Array(await src.arrayBuffer()), name: (src as File).name || '<blob>' };
   if (typeof src !== 'string' && !(src instanceof URL)) return { bytes: toBytes(src), name: '<memory>' };
   const s = String(src);
   if (/^https?:\/\//.test(s)) {

@@ -76,8 +76,8 @@ export class NoAdapterError extends Error {
   constructor(message: string) { super(message); this.name = 'NoAdapterError'; }
 }
 
-/** Weight/FLAME sources: a path or URL, or the bytes themselves. */
-export type BytesSource = string | URL | ArrayBuffer | ArrayBufferView;
+/** Weight/FLAME sources: a path or URL, the bytes themselves, or a Blob/File (a browser's file picker). */
+export type BytesSource = string | URL | ArrayBuffer | ArrayBufferView | Blob;
 
 /** Pixels every platform can hand to the model: RGBA8 or RGB8 rows, top-down. */
 export interface RawImage {
