@@ -54,8 +54,8 @@ for (const B of batches) {
   const perItem = (packed.N4 * 4 * 4) * 2 + flame.V * (3 + 2) * 4;
   const layerBytes = dirsBytes + flame.weights.byteLength + B * perItem;
   console.log(`B=${B} ${JSON.stringify(tiles)}: FLAME ${total.toFixed(3)} ms GPU (median of ${repeats}; ${per.join(', ')} ms), ` +
-    `${(total / B).toFixed(3)} ms/item; effective bandwidth: layer ${(layerBytes / total / 1e6).toFixed(1)} GB/s, ` +
-    `blend ${((dirsBytes + B * packed.N4 * 16) / blend / 1e6).toFixed(1)} GB/s (${(dirsBytes / 1e6).toFixed(1)} MB blend shapes)`);
+    `${(total / B).toFixed(3)} ms/item; effective bandwidth: layer ${(layerBytes / total / 1e6).toPrecision(3)} GB/s, ` +
+    `blend ${((dirsBytes + B * packed.N4 * 16) / blend / 1e6).toPrecision(3)} GB/s (${(dirsBytes / 1e6).toFixed(1)} MB blend shapes)`);
   cg.dispose();
   cg.weights.dispose();
 }

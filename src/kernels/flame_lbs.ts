@@ -135,11 +135,12 @@ export interface FlameWeights {
 
 export function flameWeights(g: Graph, packed: PackedFlame): FlameWeights {
   const { V, KC, N4, K } = packed;
+  // Weights are shared across graphs by name: the betas count is part of the packed layout.
   const w: FlameWeights = {
     packed,
-    dirs: g.weight('flame.dirs', [KC, N4 * 4], packed.dirs),
+    dirs: g.weight(`flame.dirs.k${K}`, [KC, N4 * 4], packed.dirs),
     base: g.weight('flame.v_template', [N4 * 4], packed.base),
-    jreg: g.weight('flame.joint_dirs', [15 + 15 * K], packed.jreg),
+    jreg: g.weight(`flame.joint_dirs.k${K}`, [15 + 15 * K], packed.jreg),
     weights: g.weight('flame.weights', [V, 5], packed.weights),
   };
   if (packed.lmkVerts && packed.lmkBary) {
