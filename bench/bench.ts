@@ -72,7 +72,7 @@ function kernels(nodes: NodeTiming[]) {
   return Object.entries(out).sort((a, b) => b[1].ms - a[1].ms).map(([kernel, s]) => ({ kernel, ...s, gflopsPerS: s.gflops / (s.ms / 1000) }));
 }
 
-const results = [];
+const results: Awaited<ReturnType<typeof measure>>[] = [];
 for (const batch of [1, bigBatch]) {
   const r = await measure(batch);
   results.push(r);
