@@ -18,3 +18,4 @@ export { readFlame, flameToSafetensors } from './io/flame.ts';
 export { parseWeights, weightsToSafetensors } from './model/weights.ts';
 export { syntheticFlame } from './model/synthetic-flame.ts';
 export { resultToJSON } from './model/result-json.ts';
+export { OverlayRenderer, type OverlayFrame, type OverlayOptions, type PhotoSource } from './render/overlay-renderer.ts';
