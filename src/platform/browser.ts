@@ -54,12 +54,25 @@ async function loadBytes(src: BytesSource | Blob, onProgress?: (loaded: number, 
   return { bytes, name: url };
 }
 
+/** Encoded bytes -> bitmap without colour management: the pixels Node's PNG/JPEG decoders give. */
+async function decodeBlob(blob: Blob, name: string): Promise<ImageBitmap> {
+  try {
+    return await createImageBitmap(blob, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+  } catch {
+    throw new InputError(`${name} could not be decoded as an image (${blob.type || 'unknown type'}, ${blob.size} bytes): pass a PNG, JPEG or WebP`);
+  }
+}
+
 /** Any drawable (ImageBitmap, <img>, <canvas>, <video>, VideoFrame, ImageData, Blob) -> RGBA pixels. */
 async function decodeImage(input: unknown): Promise<RawImage> {
   if (typeof ImageData !== 'undefined' && input instanceof ImageData) return { data: input.data, width: input.width, height: input.height, channels: 4 };
   let source = input as CanvasImageSource;
-  if (typeof Blob !== 'undefined' && input instanceof Blob) source = await createImageBitmap(input);
-  if (typeof input === 'string') source = await createImageBitmap(await (await fetch(input)).blob());
+  if (typeof Blob !== 'undefined' && input instanceof Blob) source = await decodeBlob(input, (input as File).name || 'the image');
+  if (typeof input === 'string') {
+    const r = await fetch(input);
+    if (!r.ok) throw new InputError(`cannot download ${input}: HTTP ${r.status}`);
+    source = await decodeBlob(await r.blob(), input);
+  }
   const w = (source as HTMLVideoElement).videoWidth || (source as VideoFrame).displayWidth || (source as HTMLImageElement).naturalWidth || (source as ImageBitmap).width;
   const h = (source as HTMLVideoElement).videoHeight || (source as VideoFrame).displayHeight || (source as HTMLImageElement).naturalHeight || (source as ImageBitmap).height;
   if (!w || !h) throw new InputError('unsupported or not yet loaded image: pass ImageData, ImageBitmap, a loaded <img>, <canvas>, <video>, VideoFrame, a Blob, or {data, width, height}');
