@@ -176,7 +176,9 @@ async function ensureModel(): Promise<Trans3DHead> {
   const c = m.config;
   $('model-info').textContent = `weights: ${name(src.weights, 'built-in default (untrained)')}; FLAME: ${name(src.flame, 'synthetic')}; ` +
     `d_model ${c.d_model}, ${c.num_layers} layers, ResNet width ${c.backbone.width}`;
-  $('synthetic').hidden = !(m.synthetic.weights || m.synthetic.flame);
+  const fake = [m.synthetic.weights && '<b>the built-in untrained weights</b>', m.synthetic.flame && '<b>the synthetic FLAME</b> (a stand-in head model)'].filter(Boolean);
+  $('synthetic-what').innerHTML = fake.join(' and ');
+  $('synthetic').hidden = fake.length === 0;
   $<HTMLButtonElement>('save-safetensors').disabled = src.weights === undefined;
   document.getElementById('preview')?.remove();
   canvas.hidden = false;

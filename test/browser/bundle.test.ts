@@ -46,8 +46,9 @@ async function runInBrowser(source: 'url' | 'file'): Promise<Record<string, numb
     if (source === 'file') weights = new File([await (await fetch(weights)).arrayBuffer()], 'model.pth');
     const model = await T.createModel({ weights, config: cfg, onProgress: (stage: string, f: number) => { if (stage === 'weights') progress.push(f); } });
     try {
-      const bitmap = await createImageBitmap(await (await fetch(`/${photo}`)).blob(), { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
-      const r = await model.run(bitmap);
+      // Both image paths: the PNG as a Blob (decoded by the library), or an ImageBitmap.
+      const blob = await (await fetch(`/${photo}`)).blob();
+      const r = await model.run(source === 'url' ? blob : await createImageBitmap(blob, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' }));
       const arr = (a: Float32Array) => Array.from(a);
       return {
         landmarks: arr(r.landmarks), landmarksCrop: arr(r.landmarksCrop), params: arr(r.params), rotation: arr(r.rotation),
@@ -97,7 +98,7 @@ test('the bundle reaches no Node module and exports the Node entry\'s API', asyn
   assert.ok(names.includes('OverlayRenderer'));
 });
 
-test('small model on the photo in Chromium equals Node within 1e-4, and PyTorch (weights from a streamed URL)', async () => {
+test('small model on the photo in Chromium equals Node within 1e-4, and PyTorch (weights from a streamed URL, PNG Blob)', async () => {
   const b = await runInBrowser('url');
   console.log(`  browser adapter: ${b.adapter}`);
   assert.ok(b.synthetic, 'synthetic FLAME is flagged');
@@ -106,7 +107,7 @@ test('small model on the photo in Chromium equals Node within 1e-4, and PyTorch 
   assertMatches(asResult(b), expected(DIR), '', 0, 'browser vs PyTorch');
 });
 
-test('weights from a File (.pth converted in the browser) give the same numbers', async () => {
+test('weights from a File (.pth converted in the browser), an ImageBitmap: the same numbers', async () => {
   assertEqualsNode(await runInBrowser('file'), 'file weights');
 });
 
@@ -119,7 +120,7 @@ test('clear errors: bad weight file, image too large, no WebGPU', async () => {
     const cfg = await (await fetch('/test/fixtures/small/config.json')).json();
     const m = await T.createModel({ weights: '/test/fixtures/small/model.pth', config: cfg });
     out.tooLarge = await catchName(() => m.run({ data: new Uint8Array(4), width: 100000, height: 1 }));
-    out.notImage = await catchName(() => m.run(new Blob([new Uint8Array([1, 2, 3])], { type: 'image/png' })));
+    out.notImage = await catchName(() => m.run(new File([new Uint8Array([1, 2, 3])], 'notes.png', { type: 'image/png' })));
     await m.dispose();
     // A browser without WebGPU: the same code path, navigator.gpu missing.
     const gpu = Object.getOwnPropertyDescriptor(Navigator.prototype, 'gpu')!;
@@ -129,7 +130,7 @@ test('clear errors: bad weight file, image too large, no WebGPU', async () => {
   });
   assert.match(errs.badWeights, /^WeightFileError: .*broken\.safetensors/);
   assert.match(errs.tooLarge, /^InputError: .*too large/);
-  assert.match(errs.notImage, /Error/);
+  assert.match(errs.notImage, /^InputError: notes\.png could not be decoded as an image/);
   assert.match(errs.noWebGPU, /^NoAdapterError: .*no WebGPU/);
 });
 
