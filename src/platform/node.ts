@@ -1,6 +1,6 @@
 // The Node side of the platform split: Dawn through the `webgpu` package, with the
 // SwiftShader fallback for GPU-less Linux machines.
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { create, globals } from 'webgpu';
 import { cache, decodeImage, loadBytes } from './node-io.ts';
@@ -15,6 +15,16 @@ const SWIFTSHADER_ICD = [
   '/usr/lib/chromium-browser/vk_swiftshader_icd.json',
 ];
 const VULKAN_LOADER = ['/usr/lib/x86_64-linux-gnu/libvulkan.so.1', '/usr/lib/aarch64-linux-gnu/libvulkan.so.1', '/usr/lib/libvulkan.so.1', '/usr/lib64/libvulkan.so.1'];
+
+/** Linux without GPU device nodes cannot have a hardware adapter: skip the probe (and its
+ * warnings about software drivers Dawn rejects) and go straight to SwiftShader. */
+function mayHaveGpu(): boolean {
+  if (process.platform !== 'linux') return true;
+  try {
+    if (readdirSync('/dev/dri').some((f) => f.startsWith('renderD'))) return true;
+  } catch { /* no /dev/dri */ }
+  return existsSync('/dev/nvidia0') || existsSync('/dev/dxg');
+}
 
 let globalsInstalled = false;
 let noticeShown = false;
@@ -45,9 +55,12 @@ export async function createDevice(opts: DeviceOptions = {}): Promise<GpuContext
   installGlobals();
   // The Vulkan loader complains on stderr without it; SwiftShader needs it to be valid.
   process.env.XDG_RUNTIME_DIR ??= tmpdir();
-  let { gpu, adapter } = await requestAdapter(opts);
+  const forced = Boolean(process.env.VK_ICD_FILENAMES || process.env.VK_DRIVER_FILES);
+  let gpu: GPU | null = null;
+  let adapter: GPUAdapter | null = null;
+  if (forced || mayHaveGpu()) ({ gpu, adapter } = await requestAdapter(opts));
   let swiftshader = false;
-  if (!adapter && !process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES) {
+  if (!adapter && !forced) {
     const icd = SWIFTSHADER_ICD.find(existsSync);
     if (icd) {
       process.env.VK_ICD_FILENAMES = icd;
@@ -69,7 +82,7 @@ export async function createDevice(opts: DeviceOptions = {}): Promise<GpuContext
   }
   const device = await adapter.requestDevice(deviceDescriptor(adapter));
   const report = adapterReport(adapter, 'dawn-node', swiftshader);
-  const holder: { gpu: GPU | null; device: GPUDevice | null } = { gpu, device };
+  const holder: { gpu: GPU | null; device: GPUDevice | null } = { gpu: gpu!, device };
   live.add(holder);
   // Uncaptured errors are bugs in our kernels: say so loudly instead of computing wrong numbers.
   device.addEventListener('uncapturederror', (ev) => {
