@@ -67,4 +67,6 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   console.log(`trans3dhead demo: ${s.url}/demo/`);
   console.log(`  with the small test model: ${s.url}/demo/?weights=/test/fixtures/small/model.pth&config=/test/fixtures/small/config.json&sample=1`);
   console.log('  (serves this folder on 127.0.0.1 only; Ctrl-C stops it)');
+  console.log('  No GPU? Chromium runs WebGPU on SwiftShader with: chromium --enable-unsafe-webgpu --enable-features=Vulkan \\\n' +
+    '    --use-vulkan=swiftshader --use-webgpu-adapter=swiftshader --use-angle=swiftshader --enable-unsafe-swiftshader <url>');
 }
