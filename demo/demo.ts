@@ -243,9 +243,9 @@ async function runOnce(profile = false): Promise<void> {
   if (!photo) throw new Error('choose a photo first');
   const m = await ensureModel();
   const p = photo;
-  progress('compiling GPU pipelines (once per image size)…');
+  if (!webcam) progress('compiling GPU pipelines (once per image size)…');
   const graph = await m.prepare(p.width, p.height, 4, 1);
-  progress(profile ? 'running with GPU timestamps…' : 'running…');
+  if (!webcam) progress(profile ? 'running with GPU timestamps…' : 'running…');
   state.status = 'running';
   const t0 = performance.now();
   let result: HeadResult;
