@@ -83,8 +83,8 @@ export function conv2d(g: Graph, x: Tensor, weight: Tensor, opts: Conv2dOptions 
   const kv = cvec4 ? 4 : 1;
   let LA = 1;
   if (t.schedule === 'tiled') {
-    LA = (t.BK / kv) * tileM / threads;
-    if (t.BK % kv || !Number.isInteger(LA) || threads % (t.BK / kv)) throw new Error(`${name}: tiled schedule needs BK/${kv} to divide ${threads} threads and BK/${kv}*TILE_M to be a multiple of them`);
+    LA = ceilDiv((t.BK / kv) * tileM, threads);
+    if (t.BK % kv || threads % (t.BK / kv)) throw new Error(`${name}: tiled schedule needs BK/${kv} to divide the ${threads} threads`);
   }
   // K ranges of split-K: multiples of BK (and of 4 for vec4 channel loads).
   let splits = Math.max(1, Math.min(t.splitK ?? 1, ceilDiv(K, 4)));
