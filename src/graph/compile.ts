@@ -220,6 +220,7 @@ export class CompiledGraph {
 
   /** Runs the graph; concurrent calls are queued, never interleaved. */
   run(inputs: Record<string, HostData>): Promise<Record<string, Float32Array>> {
+    if (this.disposed) return Promise.reject(new Error('this model was disposed; create a new one'));
     const p = this.queue.then(() => this.runNow(inputs, false));
     this.queue = p.catch(() => undefined);
     return p.then((r) => r.outputs);
@@ -227,6 +228,7 @@ export class CompiledGraph {
 
   /** Runs with one timestamped pass per node: GPU time per node (slower than run()). */
   profile(inputs: Record<string, HostData>): Promise<ProfileResult> {
+    if (this.disposed) return Promise.reject(new Error('this model was disposed; create a new one'));
     if (!this.ctx.timestamps) return Promise.reject(new Error('profile mode needs the timestamp-query feature, which this adapter does not offer'));
     const p = this.queue.then(() => this.runNow(inputs, true));
     this.queue = p.catch(() => undefined);
@@ -234,7 +236,7 @@ export class CompiledGraph {
   }
 
   private check(inputs: Record<string, HostData>): void {
-    if (this.disposed) throw new Error('this model was disposed');
+    if (this.steps.length === 0) throw new Error('this model was disposed; create a new one');
     if (this.lost !== null) throw new DeviceLostError(this.lost);
     for (const [name, { tensor }] of this.inputBuffers) {
       const data = inputs[name];
@@ -275,8 +277,15 @@ export class CompiledGraph {
     const t0 = performance.now();
     device.queue.submit([encoder.finish()]);
     if (this.ctx.busyWaits && this.lastMs > 2 && !profile) await sleep(this.lastMs * 0.9);
-    await this.readback.mapAsync(GPUMapMode.READ);
-    if (profile) await this.queryReadback!.mapAsync(GPUMapMode.READ);
+    try {
+      await this.readback.mapAsync(GPUMapMode.READ);
+      if (profile) await this.queryReadback!.mapAsync(GPUMapMode.READ);
+    } catch (e) {
+      // A device lost mid-run rejects the map; say which it was.
+      await Promise.race([this.ctx.device.lost, sleep(50)]);
+      if (this.lost !== null || this.disposed) throw new DeviceLostError(this.lost ?? 'the model was disposed during the run');
+      throw e;
+    }
     if (!profile) this.lastMs = performance.now() - t0;
     if (this.lost !== null) throw new DeviceLostError(this.lost);
     const mapped = this.readback.getMappedRange();
@@ -305,14 +314,18 @@ export class CompiledGraph {
     this.queryReadback = this.buffer('queries.readback', 16 * n, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
   }
 
-  /** Frees every GPU buffer this graph owns (not the shared weights). */
-  dispose(): void {
-    if (this.disposed) return;
+  /** Frees every GPU buffer this graph owns (not the shared weights), after queued runs finish. */
+  dispose(): Promise<void> {
+    if (this.disposed) return Promise.resolve();
     this.disposed = true;
-    for (const b of this.owned) b.destroy();
-    this.owned = [];
-    this.querySet?.destroy();
-    this.steps = [];
+    const done = this.queue.then(() => {
+      for (const b of this.owned) b.destroy();
+      this.owned = [];
+      this.querySet?.destroy();
+      this.steps = [];
+    });
+    this.queue = done;
+    return done;
   }
 }
 

@@ -46,6 +46,40 @@ export function attentionTiles(t: Tuning, Lq: number, headDim: number): Attentio
   return { tiled: true, TQ: 1, KB, WG: Lq > 32 ? 64 : 32 };
 }
 
+/**
+ * Expands `//#unroll v N` ... `//#end` blocks (nested) into N copies with the identifier v
+ * replaced by 0u, 1u, ...; N is a number or a key of `counts`. SwiftShader does not unroll loops,
+ * and constant indices also let it address the register arrays statically.
+ */
+export function unrollLoops(src: string, counts: Record<string, number>): string {
+  const lines = src.split('\n');
+  const expand = (from: number, to: number): string[] => {
+    const out: string[] = [];
+    for (let i = from; i < to; i++) {
+      const m = /^\s*\/\/#unroll\s+(\w+)\s+(\w+)\s*$/.exec(lines[i]);
+      if (!m) {
+        if (/^\s*\/\/#end\s*$/.test(lines[i])) throw new Error(`unrollLoops: //#end without //#unroll at line ${i + 1}`);
+        out.push(lines[i]);
+        continue;
+      }
+      let depth = 1, j = i + 1;
+      for (; j < to && depth > 0; j++) {
+        if (/^\s*\/\/#unroll\s/.test(lines[j])) depth++;
+        else if (/^\s*\/\/#end\s*$/.test(lines[j])) depth--;
+      }
+      if (depth) throw new Error(`unrollLoops: unterminated //#unroll at line ${i + 1}`);
+      const n = /^\d+$/.test(m[2]) ? Number(m[2]) : counts[m[2]];
+      if (!Number.isInteger(n) || n < 0) throw new Error(`unrollLoops: count ${m[2]} not given`);
+      const body = expand(i + 1, j - 1);
+      const re = new RegExp(`\\b${m[1]}\\b`, 'g');
+      for (let k = 0; k < n; k++) for (const line of body) out.push(line.replace(re, `${k}u`));
+      i = j - 1;
+    }
+    return out;
+  };
+  return expand(0, lines.length).join('\n');
+}
+
 const asView = (x: Tensor | SeqView): SeqView => ('tensor' in x ? x : seqView(x));
 
 /** O [B, Lq, d] = concat_h softmax(Q_h K_h^T * scale) V_h. */
@@ -66,7 +100,8 @@ export function attention(g: Graph, Q: Tensor | SeqView, K: Tensor | SeqView, V:
   const Lq = q.L, Lk = k.L;
   const t = tiles ?? attentionTiles(g.tuning, Lq, DH);
   const DH4 = Math.ceil(DH / 4);
-  const shader = specialize(source, { DH, DH4, TQ: t.TQ, KB: t.KB, TILED: t.tiled, TAIL: DH % 4 !== 0 });
+  const flags = { DH, DH4, TQ: t.TQ, KB: t.KB };
+  const shader = specialize(unrollLoops(source, flags), { ...flags, TILED: t.tiled, TAIL: DH % 4 !== 0 });
   const O = g.tensor(name, [B, Lq, d]);
   const view = (x: SeqView) => [x.offset, x.rowStride, x.B === 1 ? 0 : x.batchStride, 0];
   g.add('attention', name, [q.tensor, k.tensor, v.tensor], [O], {

@@ -253,7 +253,7 @@ export class Trans3DHead {
     this.disposed = true;
     const graphs = [...this.graphs.values()];
     this.graphs.clear();
-    for (const p of graphs) (await p.catch(() => null))?.cg.dispose();
+    for (const p of graphs) await (await p.catch(() => null))?.cg.dispose();
     this.weightCache.dispose();
   }
 

@@ -1,0 +1,31 @@
+// Max pooling over NHWC (shaders/maxpool.wgsl); the ResNet stem uses 3x3, stride 2, padding 1.
+import source from '../../shaders/maxpool.wgsl';
+import type { Graph, Tensor } from '../graph/graph.ts';
+import { convOut } from './conv2d.ts';
+import { ceilDiv, specialize, uniforms } from './wgsl.ts';
+
+export interface MaxPoolOptions { kernel?: number; stride?: number; pad?: number; name?: string }
+
+/** x: [B, H, W, C] -> [B, OH, OW, C]; padding acts as -inf (PyTorch's MaxPool2d). */
+export function maxpool2d(g: Graph, x: Tensor, opts: MaxPoolOptions = {}): Tensor {
+  const name = opts.name ?? `maxpool${g.nodes.length}`;
+  const k = opts.kernel ?? 3, s = opts.stride ?? 2, pad = opts.pad ?? 1;
+  if (x.shape.length !== 4) throw new Error(`${name}: input must be NHWC [B, H, W, C], got [${x.shape.join(', ')}]`);
+  if (!(k >= 1 && s >= 1 && pad >= 0 && 2 * pad <= k)) throw new Error(`${name}: padding ${pad} must be at most half the kernel ${k}`);
+  const [B, H, W, C] = x.shape;
+  const OH = convOut(H, k, s, pad), OW = convOut(W, k, s, pad);
+  if (OH < 1 || OW < 1) throw new Error(`${name}: ${k}x${k} window does not fit a ${H}x${W} input`);
+  const vec4 = C % 4 === 0;
+  const Cu = vec4 ? C / 4 : C;
+  const total = B * OH * OW * Cu;
+  const groups = ceilDiv(total, 64);
+  const gx = Math.min(groups, g.tuning.maxWorkgroupsPerDim);
+  const y = g.tensor(name, [B, OH, OW, C]);
+  g.add('maxpool', name, [x], [y], {
+    shader: specialize(source, { VEC4: vec4 }),
+    uniforms: uniforms(total, Cu, H, W, OH, OW, k, s, pad, gx * 64),
+    workgroups: [gx, ceilDiv(groups, gx), 1],
+    flops: B * OH * OW * C * k * k,
+  });
+  return y;
+}
