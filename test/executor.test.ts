@@ -115,7 +115,7 @@ test('executor: dispose() destroys every buffer the graph owns; weights are shar
     const cg2 = await CompiledGraph.create(ctx, g, { weights: cg.weights });
     assert.is(cg.weights.count, 6, 'six weights uploaded once for both graphs');
     await cg.run({ x: randomArray(32, 1) });
-    cg.dispose(); cg2.dispose(); cg.weights.dispose();
+    await cg.dispose(); await cg2.dispose(); cg.weights.dispose();
     assert.is(live, 0, `${live} buffers left alive`);
   } finally {
     dev.createBuffer = create;
