@@ -3,15 +3,17 @@
 //   pytorch          the project's PyTorch reference (python/), CPU, all cores
 //   ort-web-wasm     ONNX Runtime Web, WASM EP, all cores, in headless Chromium
 //   ours-browser     our engine from the browser bundle (dist/browser) in that Chromium
-//   ort-web-webgpu   ONNX Runtime Web, WebGPU EP (the default `onnxruntime-web` build), same Chromium and adapter
+//   ort-web-webgpu   ONNX Runtime Web, WebGPU EP (`onnxruntime-web/webgpu`, the import its docs give for
+//                    WebGPU: since 1.2x the native C++ EP on the page's WebGPU), same Chromium and adapter
 // The model for the ORT peers is the PyTorch reference exported to ONNX (python/export_onnx.py,
 // cached under .cache/peers/): normalised (1,3,256,256) -> params, landmarks. Preprocessing and
 // FLAME are outside that graph; our figures include them (and the readback), so ratios err
 // against us. Each peer runs in its own process with a time bound; the whole run keeps within
 // --peers-budget seconds (default 540), the WebGPU EP last with what is left.
-// Options (bench's argv): --peers-budget S, --peers-only name,name, --peers-native-webgpu
-// (also ORT Web's native WebGPU EP build, onnxruntime-web/webgpu), --weights (a .pth/.safetensors
-// is exported instead of the seeded init).
+// Options (bench's argv): --peers-budget S, --peers-only name,name, --peers-jsep (also
+// ort-web-webgpu-jsep: the WebGPU EP of the default `onnxruntime-web` import, the older JS kernels;
+// about 3x slower than the native one here), --weights (a .pth/.safetensors is exported instead of
+// the seeded init).
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -34,7 +36,7 @@ const DESCRIPTIONS: Record<string, string> = {
   'ort-web-wasm': 'ORT Web, WASM EP (Chromium)',
   'ours-browser': 'ours in Chromium, whole pipeline',
   'ort-web-webgpu': 'ORT Web, WebGPU EP (Chromium)',
-  'ort-web-webgpu-native': 'ORT Web, native WebGPU EP (Chromium)',
+  'ort-web-webgpu-jsep': 'ORT Web, JSEP WebGPU EP (Chromium)',
 };
 
 /** Runs a child to completion or until timeoutS; returns its stdout (what it printed before a kill too). */
@@ -114,15 +116,22 @@ export async function runPeers(opts: { ours: Ours; image: string }): Promise<Rec
 
   // The browser peers, one Chromium. Cheap ones first; the WebGPU EP (minutes per frame on
   // SwiftShader) gets what is left of the budget: 1 warm-up + up to 2 timed frames.
-  const hasBundle = existsSync(join(root, 'dist/browser', bundle));
+  let hasBundle = false;
+  if (want('ours-browser') && existsSync(join(root, 'scripts/build.mjs'))) {
+    // Rebuild so the page runs the current sources (esbuild: a second or two).
+    const r = await child(process.execPath, ['scripts/build.mjs', '--quiet'], 120);
+    if (r.code !== 0) process.stderr.write(`npm run build failed (exit ${r.code}): ${r.out.slice(-300)}\n`);
+    else hasBundle = true;
+  }
+  hasBundle ||= existsSync(join(root, 'dist/browser', bundle));
   const specs: Record<string, unknown>[] = [];
   if (want('ort-web-wasm')) specs.push({ name: 'ort-web-wasm', kind: 'ort', build: 'ort.wasm.min.mjs', ep: 'wasm', frames: 5, seconds: 15, timeoutS: 150, threads });
   if (want('ours-browser')) {
     if (hasBundle) specs.push({ name: 'ours-browser', kind: 'ours', frames: 10, seconds: 15, timeoutS: 150 });
     else results['ours-browser'] = { pending: `dist/browser/${bundle} not built (npm run build)` };
   }
-  if (want('ort-web-webgpu')) specs.push({ name: 'ort-web-webgpu', kind: 'ort', build: 'ort.min.mjs', ep: 'webgpu', frames: 2, seconds: 600, timeoutS: 0 });
-  if (process.argv.includes('--peers-native-webgpu') || only?.includes('ort-web-webgpu-native')) specs.push({ name: 'ort-web-webgpu-native', kind: 'ort', build: 'ort.webgpu.min.mjs', ep: 'webgpu', frames: 2, seconds: 600, timeoutS: 0 });
+  if (want('ort-web-webgpu')) specs.push({ name: 'ort-web-webgpu', kind: 'ort', build: 'ort.webgpu.min.mjs', ep: 'webgpu', frames: 2, seconds: 600, timeoutS: 0 });
+  if (process.argv.includes('--peers-jsep') || only?.includes('ort-web-webgpu-jsep')) specs.push({ name: 'ort-web-webgpu-jsep', kind: 'ort', build: 'ort.min.mjs', ep: 'webgpu', frames: 2, seconds: 600, timeoutS: 0 });
   if (specs.length) {
     // Hard bounds: the budget's end (+ a grace for a frame in flight) for the WebGPU runs.
     const hard = left() + 120;
@@ -137,20 +146,20 @@ export async function runPeers(opts: { ours: Ours; image: string }): Promise<Rec
   load.after = loadavg().map((x) => +x.toFixed(2));
 
   // Table: ratio = our FPS / the peer's FPS (> 1: we are faster).
-  const rows: { peer: string; what: string; fps?: number; msPerFrame?: number; ratio?: number; frames?: number; check?: string; info: string }[] = [];
+  const rows: { peer: string; what: string; fps?: number; msPerFrame?: number; msMin?: number; ratio?: number; frames?: number; check?: string; info: string }[] = [];
   rows.push({ peer: 'ours', what: DESCRIPTIONS.ours, fps: opts.ours.fps, msPerFrame: opts.ours.msMedian / opts.ours.batch, ratio: 1, info: `batch ${opts.ours.batch}` });
   for (const [name, r] of Object.entries(results)) {
     const what = DESCRIPTIONS[name] ?? name;
     if ('fps' in r) {
       const check = r.maxAbsDiffParams !== undefined ? `|d| ${r.maxAbsDiffParams.toExponential(1)}` : '';
       const info = [r.adapter, r.threads && !r.adapter ? `${r.threads} threads` : '', r.version ? `v${r.version}` : '', r.note ?? ''].filter(Boolean).join('; ');
-      rows.push({ peer: name, what, fps: r.fps, msPerFrame: r.msMedian / r.batch, ratio: opts.ours.fps / r.fps, frames: r.frames, check, info });
+      rows.push({ peer: name, what, fps: r.fps, msPerFrame: r.msMedian / r.batch, msMin: r.msMin !== undefined ? r.msMin / r.batch : undefined, ratio: opts.ours.fps / r.fps, frames: r.frames, check, info });
     } else rows.push({ peer: name, what, info: 'error' in r ? `error: ${r.error}` : `pending: ${r.pending}` });
   }
   const f = (x: number | undefined, d: number) => (x === undefined || !isFinite(x) ? '-' : x.toFixed(d));
-  console.log('peer              FPS    ms/frame  ours/peer  frames  vs PyTorch   adapter / notes');
+  console.log(`${'peer'.padEnd(22)}${'FPS'.padStart(7)}${'ms/frame'.padStart(11)}${'best ms'.padStart(10)}${'ours/peer'.padStart(10)}${'frames'.padStart(8)}  ${'vs PyTorch'.padEnd(12)} adapter / notes`);
   for (const r of rows) {
-    console.log(`${r.peer.padEnd(22)}${f(r.fps, r.fps !== undefined && r.fps < 1 ? 4 : 2).padStart(7)}${f(r.msPerFrame, 0).padStart(11)}${(r.ratio === undefined ? '-' : r.ratio.toFixed(r.ratio < 10 ? 2 : 0) + 'x').padStart(10)}${String(r.frames ?? '').padStart(8)}  ${(r.check ?? '').padEnd(12)} ${r.info}`);
+    console.log(`${r.peer.padEnd(22)}${f(r.fps, r.fps !== undefined && r.fps < 1 ? 4 : 2).padStart(7)}${f(r.msPerFrame, 0).padStart(11)}${f(r.msMin, 0).padStart(10)}${(r.ratio === undefined ? '-' : r.ratio.toFixed(r.ratio < 10 ? 2 : 0) + 'x').padStart(10)}${String(r.frames ?? '').padStart(8)}  ${(r.check ?? '').padEnd(12)} ${r.info}`);
   }
   const webgpu = results['ort-web-webgpu'];
   const target = webgpu && 'fps' in webgpu ? { ratio: opts.ours.fps / webgpu.fps, met: opts.ours.fps >= 10 * webgpu.fps } : undefined;

@@ -59,7 +59,7 @@ def main():
             ms.append((time.perf_counter() - t) * 1000)
     med = statistics.median(ms)
     print(json.dumps({
-        "fps": 1000 * args.batch / med, "msMedian": med, "frames": len(ms), "batch": args.batch,
+        "fps": 1000 * args.batch / med, "msMedian": med, "msMin": min(ms), "frames": len(ms), "batch": args.batch,
         "firstMs": first_ms, "loadMs": load_ms, "threads": torch.get_num_threads(),
         "maxAbsDiffParams": diff, "version": torch.__version__,
     }))

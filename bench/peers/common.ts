@@ -19,6 +19,8 @@ export interface ExportMeta {
 export interface PeerResult {
   fps: number;
   msMedian: number;
+  /** The fastest timed frame: on a shared machine, the least disturbed. */
+  msMin?: number;
   frames: number;
   batch: number;
   firstMs?: number;

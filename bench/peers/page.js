@@ -28,7 +28,7 @@ async function timeFrames(name, run, frames, seconds, deadline) {
     return { first, result: { fps: 1000 / firstMs, msMedian: firstMs, frames: 0, batch: 1, firstMs, note: 'warm-up frame only (includes shader compilation): a lower bound on FPS' } };
   }
   const m = median(ms);
-  return { first, result: { fps: 1000 / m, msMedian: m, frames: ms.length, batch: 1, firstMs } };
+  return { first, result: { fps: 1000 / m, msMedian: m, msMin: Math.min(...ms), frames: ms.length, batch: 1, firstMs } };
 }
 
 async function adapterInfo() {
@@ -51,9 +51,9 @@ async function ortWeb({ build, ep, meta, frames, seconds, deadline, threads }) {
   let t = performance.now();
   const session = await ort.InferenceSession.create(new Uint8Array(model), { executionProviders: [ep], graphOptimizationLevel: 'all' });
   const loadMs = performance.now() - t;
-  log(`ort-web ${ep}: session ${(loadMs / 1000).toFixed(1)} s`);
+  log(`ort-web ${ep} (${build}): session ${(loadMs / 1000).toFixed(1)} s`);
   const x = new ort.Tensor('float32', new Float32Array(input), meta.input.shape);
-  const { first, result } = await timeFrames(`ort-web ${ep}`, () => session.run({ input: x }), frames, seconds, deadline);
+  const { first, result } = await timeFrames(`ort-web ${ep} (${build})`, () => session.run({ input: x }), frames, seconds, deadline);
   const diff = (a, b) => b.reduce((m, v, i) => Math.max(m, Math.abs(a[i] - v)), 0);
   const out = {
     ...result, loadMs, threads: ep === 'wasm' ? threads : undefined, version: ort.env.versions?.web,
