@@ -1,0 +1,42 @@
+// Max pooling, NHWC, one invocation per output pixel and channel (a vec4 of channels with
+// VEC4). Padding acts as -inf: taps outside the input are skipped; the window's clamped top-left
+// tap (always inside while pad < kernel) seeds the maximum, so the result is exact.
+
+//#if VEC4
+@group(0) @binding(#) var<storage, read> x: array<vec4f>;
+@group(0) @binding(#) var<storage, read_write> y: array<vec4f>;
+//#else
+@group(0) @binding(#) var<storage, read> x: array<f32>;
+@group(0) @binding(#) var<storage, read_write> y: array<f32>;
+//#endif
+
+// C: channels in units of the element type (C/4 with VEC4).
+struct Params { total: u32, C: u32, H: u32, W: u32, OH: u32, OW: u32, K: u32, stride: u32, pad: i32, pitch: u32 }
+@group(0) @binding(#) var<uniform> p: Params;
+
+@compute @workgroup_size(64, 1, 1)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * p.pitch;
+  if (i >= p.total) { return; }
+  let c = i % p.C;
+  let t = i / p.C;
+  let ox = t % p.OW;
+  let t2 = t / p.OW;
+  let oy = t2 % p.OH;
+  let n = t2 / p.OH;
+  let iy0 = i32(oy * p.stride) - p.pad;
+  let ix0 = i32(ox * p.stride) - p.pad;
+  let base = n * p.H;
+  var m = x[((base + u32(max(iy0, 0))) * p.W + u32(max(ix0, 0))) * p.C + c];
+  for (var ky = 0u; ky < p.K; ky++) {
+    let iy = iy0 + i32(ky);
+    for (var kx = 0u; kx < p.K; kx++) {
+      let ix = ix0 + i32(kx);
+      let inside = (u32(iy) < p.H) & (u32(ix) < p.W);
+      // Clamped load, result discarded outside: no branch in the loop.
+      let v = x[((base + u32(clamp(iy, 0, i32(p.H) - 1))) * p.W + u32(clamp(ix, 0, i32(p.W) - 1))) * p.C + c];
+      m = select(m, max(m, v), inside);
+    }
+  }
+  y[i] = m;
+}
