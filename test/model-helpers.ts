@@ -27,19 +27,23 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-/** The end-to-end tolerances: landmarks/projected 0.05 px, params 1e-3, rotation 1e-3, pose 0.05 deg, vertices 1e-4. */
-export function assertMatches(r: HeadResult, exp: Map<string, Float32Array>, prefix: string, b: number, label: string): void {
+export interface Tolerances { px: number; projectedPx: number; params: number; rotation: number; poseDeg: number; vertices: number }
+
+/** The end-to-end issue's tolerances: landmarks/projected 0.05 px, params 1e-3, rotation 1e-3, pose 0.05 deg, vertices 1e-4. */
+export const E2E_TOLERANCES: Tolerances = { px: 0.05, projectedPx: 0.05, params: 1e-3, rotation: 1e-3, poseDeg: 0.05, vertices: 1e-4 };
+
+export function assertMatches(r: HeadResult, exp: Map<string, Float32Array>, prefix: string, b: number, label: string, tol: Tolerances = E2E_TOLERANCES): void {
   const sl = (k: string, n: number) => exp.get(prefix + k)!.subarray(b * n, (b + 1) * n);
   const V = r.vertices.length / 3;
   const checks: [string, ArrayLike<number>, string, number, number][] = [
-    ['landmarks (px)', r.landmarks, 'landmarks', 136, 0.05],
-    ['landmarks crop (px)', r.landmarksCrop, 'landmarks_crop', 136, 0.05],
-    ['params', r.params, 'params', 413, 1e-3],
+    ['landmarks (px)', r.landmarks, 'landmarks', 136, tol.px],
+    ['landmarks crop (px)', r.landmarksCrop, 'landmarks_crop', 136, tol.px],
+    ['params', r.params, 'params', 413, tol.params],
   ];
-  if (exp.has(prefix + 'rotation')) checks.push(['rotation', r.rotation, 'rotation', 9, 1e-3]);
-  if (exp.has(prefix + 'vertices')) checks.push(['vertices', r.vertices, 'vertices', V * 3, 1e-4]);
-  if (exp.has(prefix + 'projected')) checks.push(['projected (px)', r.projectedVertices, 'projected', V * 2, 0.05]);
-  if (exp.has(prefix + 'landmarks3d') && r.landmarks3d) checks.push(['landmarks3d', r.landmarks3d, 'landmarks3d', 204, 1e-4]);
+  if (exp.has(prefix + 'rotation')) checks.push(['rotation', r.rotation, 'rotation', 9, tol.rotation]);
+  if (exp.has(prefix + 'vertices')) checks.push(['vertices', r.vertices, 'vertices', V * 3, tol.vertices]);
+  if (exp.has(prefix + 'projected')) checks.push(['projected (px)', r.projectedVertices, 'projected', V * 2, tol.projectedPx]);
+  if (exp.has(prefix + 'landmarks3d') && r.landmarks3d) checks.push(['landmarks3d', r.landmarks3d, 'landmarks3d', 204, tol.vertices]);
   for (const [name, got, key, n, tol] of checks) {
     const d = maxAbsDiff(got, sl(key, n));
     assert.ok(d <= tol, `${label}: ${name} max |diff| ${d.toExponential(3)} > ${tol}`);
@@ -47,6 +51,6 @@ export function assertMatches(r: HeadResult, exp: Map<string, Float32Array>, pre
   if (exp.has(prefix + 'pose')) {
     const p = sl('pose', 3);
     const d = Math.max(Math.abs(r.pose.pitch - p[0]), Math.abs(r.pose.yaw - p[1]), Math.abs(r.pose.roll - p[2]));
-    assert.ok(d <= 0.05, `${label}: pose max |diff| ${d} deg > 0.05`);
+    assert.ok(d <= tol.poseDeg, `${label}: pose max |diff| ${d} deg > ${tol.poseDeg}`);
   }
 }

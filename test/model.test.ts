@@ -8,12 +8,17 @@ import { decodeImageBytes } from '../src/platform/node-io.ts';
 import { nodePlatform } from '../src/platform/node.ts';
 import { Trans3DHead } from '../src/model/trans3dhead.ts';
 import { InputError } from '../src/model/image.ts';
-import { assertMatches, config, expected } from './model-helpers.ts';
+import { assertMatches, config, E2E_TOLERANCES, expected } from './model-helpers.ts';
 import { gpu } from './helpers.ts';
 
 const DIR = 'test/fixtures/small';
 const PHOTO = 'test/fixtures/astronaut-head.png';
 const exp = expected(DIR);
+// The head box reaches outside the photo: the zero area's hard edge makes the input sensitive
+// to f32 rounding of sample positions. There PyTorch's own f32 params differ from its f64 ones
+// by 5e-4 (measured); two independent f32 implementations may differ by twice that, and a
+// translation error of 1e-3 moves projected points by 0.13 px (x128).
+const BOX_TOLERANCES = { ...E2E_TOLERANCES, params: 2e-3, projectedPx: 0.15 };
 let model: Trans3DHead;
 
 test.before(async () => {
@@ -30,7 +35,7 @@ test('small model on the photo equals PyTorch (path input)', async () => {
 test('a head box partly outside the image equals PyTorch', async () => {
   const [x, y, w, h] = exp.get('box')!;
   const r = await model.run(PHOTO, { box: { x, y, width: w, height: h } });
-  assertMatches(r, exp, 'box_', 0, 'box');
+  assertMatches(r, exp, 'box_', 0, 'box', BOX_TOLERANCES);
 });
 
 test('batch results equal single results and PyTorch', async () => {

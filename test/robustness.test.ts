@@ -1,0 +1,150 @@
+// Long runs, concurrency, device loss, dispose, and the CLI's failure behaviour (issue 9),
+// on the committed small-config model.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createDevice, nodePlatform } from '../src/platform/node.ts';
+import { Trans3DHead } from '../src/model/trans3dhead.ts';
+import { DeviceLostError } from '../src/graph/compile.ts';
+import { decodeImageBytes } from '../src/platform/node-io.ts';
+import { config } from './model-helpers.ts';
+import { gpu } from './helpers.ts';
+
+const DIR = 'test/fixtures/small';
+const PHOTO = 'test/fixtures/astronaut-head.png';
+const opts = () => ({ weights: `${DIR}/model.pth`, config: config(DIR) });
+const decoded = decodeImageBytes(new Uint8Array(readFileSync(PHOTO)));
+const image = { data: decoded.data as Uint8Array, width: decoded.width, height: decoded.height };
+// Frames in the long run: 2000 by default; bounded in time so CI stays inside its budget.
+const FRAMES = Number(process.env.LONG_RUN_FRAMES ?? 2000);
+const LONG_RUN_SECONDS = Number(process.env.LONG_RUN_SECONDS ?? 600);
+
+const same = (a: Float32Array, b: Float32Array) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+
+test('long run: frame 1 and the last frame are identical; no GPU buffer or heap growth after warm-up', async () => {
+  const model = await Trans3DHead.create(nodePlatform, { ...opts(), device: await gpu() });
+  const ctx = model.ctx;
+  const dev = ctx.device as unknown as { createBuffer: (d: GPUBufferDescriptor) => GPUBuffer };
+  const create = dev.createBuffer;
+  let created = 0;
+  dev.createBuffer = (d) => { created++; return create.call(ctx.device, d); };
+  try {
+    const first = await model.run(image);
+    const buffersAfterWarmup = await model.gpuBufferCount();
+    const createdAfterWarmup = created;
+    global.gc?.();
+    const heap0 = process.memoryUsage().heapUsed;
+    const t0 = performance.now();
+    let last = first, frames = 1;
+    const heap: number[] = [];
+    while (frames < FRAMES && (performance.now() - t0) / 1000 < LONG_RUN_SECONDS) {
+      last = await model.run(image);
+      frames++;
+      if (frames % 100 === 0) { global.gc?.(); heap.push(process.memoryUsage().heapUsed); }
+    }
+    global.gc?.();
+    const heap1 = process.memoryUsage().heapUsed;
+    const s = (performance.now() - t0) / 1000;
+    console.log(`  long run: ${frames} frames in ${s.toFixed(1)} s; GPU buffers ${buffersAfterWarmup} -> ${await model.gpuBufferCount()}; heap ${(heap0 / 2 ** 20).toFixed(1)} -> ${(heap1 / 2 ** 20).toFixed(1)} MiB`);
+    assert.ok(frames >= Math.min(FRAMES, 200), `only ${frames} frames ran`);
+    assert.is(created, createdAfterWarmup, 'no GPU buffer created after warm-up');
+    assert.is(await model.gpuBufferCount(), buffersAfterWarmup);
+    assert.ok(heap1 - heap0 < 16 * 2 ** 20, `heap grew by ${((heap1 - heap0) / 2 ** 20).toFixed(1)} MiB`);
+    assert.ok(same(first.landmarks, last.landmarks) && same(first.params, last.params) && same(first.vertices, last.vertices), 'frame 1 == last frame');
+  } finally {
+    dev.createBuffer = create;
+    await model.dispose();
+  }
+});
+
+test('overlapping run() calls equal sequential ones; two models on one device do not interfere', async () => {
+  const device = await gpu();
+  const a = await Trans3DHead.create(nodePlatform, { ...opts(), device });
+  const b = await Trans3DHead.create(nodePlatform, { ...opts(), device });
+  try {
+    const flipped = { ...image, data: new Uint8Array(image.data.length) };
+    for (let i = 0; i < image.data.length; i += 4) flipped.data.set(image.data.subarray(i, i + 4), image.data.length - 4 - i);
+    const box = { x: 10, y: 20, width: 150, height: 160 };
+    const seq = [await a.run(image), await a.run(flipped), await a.run(image, { box })];
+    const conc = await Promise.all([a.run(image), a.run(flipped), a.run(image, { box }), b.run(flipped), b.run(image)]);
+    for (let i = 0; i < 3; i++) assert.ok(same(seq[i].landmarks, conc[i].landmarks) && same(seq[i].vertices, conc[i].vertices), `concurrent run ${i}`);
+    assert.ok(same(conc[3].landmarks, seq[1].landmarks) && same(conc[4].landmarks, seq[0].landmarks), 'second model');
+  } finally {
+    await a.dispose();
+    await b.dispose();
+  }
+});
+
+test('device loss: a clear DeviceLostError on the next call; a model rebuilt on a new device works', async () => {
+  const ctx = await createDevice({ quiet: true });
+  const model = await Trans3DHead.create(nodePlatform, { ...opts(), device: ctx });
+  const before = await model.run(image);
+  ctx.device.destroy();
+  await ctx.device.lost;
+  try { await model.run(image); assert.unreachable('ran on a lost device'); } catch (e) {
+    assert.instance(e, DeviceLostError, String(e));
+    assert.match((e as Error).message, /Create the model again/);
+  }
+  const ctx2 = await createDevice({ quiet: true });
+  const again = await Trans3DHead.create(nodePlatform, { ...opts(), device: ctx2 });
+  assert.ok(same((await again.run(image)).landmarks, before.landmarks));
+  await again.dispose();
+  ctx2.release();
+});
+
+test('dispose() frees every GPU buffer (counted)', async () => {
+  const ctx = await gpu();
+  const dev = ctx.device as unknown as { createBuffer: (d: GPUBufferDescriptor) => GPUBuffer };
+  const create = dev.createBuffer;
+  let live = 0;
+  dev.createBuffer = (d) => {
+    const buf = create.call(ctx.device, d);
+    live++;
+    const destroy = buf.destroy.bind(buf);
+    let done = false;
+    buf.destroy = () => { if (!done) { done = true; live--; } destroy(); };
+    return buf;
+  };
+  try {
+    const model = await Trans3DHead.create(nodePlatform, { ...opts(), device: ctx });
+    await model.run(image);
+    await model.run(image, { box: { x: 0, y: 0, width: 100, height: 100 } });
+    await model.runBatch([image, image]);
+    assert.ok(live > 0);
+    await model.dispose();
+    assert.is(live, 0, `${live} GPU buffers left after dispose()`);
+    try { await model.run(image); assert.unreachable(); } catch (e) { assert.match((e as Error).message, /disposed/); }
+  } finally {
+    dev.createBuffer = create;
+  }
+});
+
+test('CLI: exit codes, messages on stderr, nothing written to --out on failure', () => {
+  const dir = mkdtempSync(join(tmpdir(), 't3dh-cli-'));
+  const cli = (...args: string[]) => spawnSync(process.execPath, ['bin/trans3dhead.mjs', ...args], { encoding: 'utf8', timeout: 300_000 });
+  const out = join(dir, 'r.json');
+  const bad = join(dir, 'bad.safetensors');
+  writeFileSync(bad, new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]));
+  let r = cli('run', PHOTO, '--weights', bad, '--out', out);
+  assert.is(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /WeightFileError: .*bad\.safetensors/);
+  assert.not.ok(existsSync(out), '--out not written on failure');
+  r = cli('run', '/nonexistent.png', '--weights', `${DIR}/model.pth`, '--nhead', '4', '--out', out);
+  assert.is(r.status, 1);
+  assert.match(r.stderr, /cannot read \/nonexistent\.png/);
+  assert.not.ok(existsSync(out));
+  r = cli('frobnicate');
+  assert.is(r.status, 2);
+  assert.match(r.stderr, /unknown command/);
+  r = cli('run', PHOTO, '--box', '1,2,3');
+  assert.is(r.status, 2);
+  r = cli('run', PHOTO, '--weights', `${DIR}/model.pth`, '--nhead', '4', '--out', out);
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stderr, /synthetic FLAME: these numbers are NOT a real prediction/);
+  assert.ok(JSON.parse(readFileSync(out, 'utf8')).landmarks.length === 68);
+});
+
+test.run();
