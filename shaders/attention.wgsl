@@ -5,7 +5,8 @@
 // Q, K, V are strided views (offset, row stride, batch stride; a batch stride of 0 broadcasts)
 // so packed projection outputs are read in place; head h owns channels [h*DH, (h+1)*DH) of a
 // row. The output is contiguous [B, Lq, heads*DH], heads concatenated.
-// Each invocation owns TQ queries; keys go in blocks of KB (one max/rescale per block).
+// Each invocation owns TQ queries; keys go in blocks of KB (one max/rescale per block). All loops
+// but the one over key blocks have constant trip counts and are unrolled at build time.
 //  - !TILED (CPU adapters): K/V rows are read straight from storage, reuse across the TQ
 //    queries comes from registers; no workgroup memory or barriers.
 //  - TILED (GPUs): the workgroup stages a KB x DH block of K and V in workgroup memory.
@@ -56,24 +57,32 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
 //#endif
 
   // Queries, pre-scaled; padded lanes are zero so they add nothing to the dot products.
+  // `//#unroll v N` blocks are expanded N times by src/kernels/attention.ts (v -> 0u, 1u, ...):
+  // SwiftShader does not unroll loops itself, and unrolled code ran 2-3x faster there (measured).
   var q: array<vec4f, TQ * DH4>;
-  for (var t = 0u; t < TQ; t++) {
+//#unroll t TQ
+  {
     let base = rowBase(p.q, b, min(q0 + t, p.Lq - 1u), h);
-    for (var c4 = 0u; c4 < DH4; c4++) {
+//#unroll c4 DH4
+    {
       var v = loadQ(base, c4) * p.scale;
 //#if TAIL
       v = select(vec4f(0.0), v, vec4u(4u * c4) + vec4u(0u, 1u, 2u, 3u) < vec4u(DH));
 //#endif
       q[t * DH4 + c4] = v;
     }
+//#end
   }
+//#end
   var o: array<vec4f, TQ * DH4>;
   var m: array<f32, TQ>;
   var l: array<f32, TQ>;
-  for (var t = 0u; t < TQ; t++) { m[t] = NEG_BIG; }
+//#unroll t TQ
+  m[t] = NEG_BIG;
+//#end
 
+  // Keys past Lk in the last block read the last row and get score NEG_BIG, i.e. weight 0.
   for (var j0 = 0u; j0 < p.Lk; j0 += KB) {
-    let nk = min(KB, p.Lk - j0);
 //#if TILED
     workgroupBarrier();   // everyone is done with the previous block
     for (var e = li; e < KB * DH4; e += WG) {
@@ -84,47 +93,70 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
     workgroupBarrier();
 //#endif
     // Scores for this block.
-    var s = array<f32, TQ * KB>();
-    for (var jj = 0u; jj < nk; jj++) {
+    var s: array<f32, TQ * KB>;
+//#unroll jj KB
+    {
 //#if !TILED
-      let kb = rowBase(p.k, b, j0 + jj, h);
+      let kb = rowBase(p.k, b, min(j0 + jj, p.Lk - 1u), h);
 //#endif
       var acc = array<vec4f, TQ>();   // explicit: Dawn/SwiftShader did not re-zero a bare `var` declared in a loop (measured)
-      for (var c4 = 0u; c4 < DH4; c4++) {
+//#unroll c4 DH4
+      {
 //#if TILED
         let kv = kt[jj * DH4 + c4];
 //#else
         let kv = loadK(kb, c4);
 //#endif
-        for (var t = 0u; t < TQ; t++) { acc[t] = fma(q[t * DH4 + c4], kv, acc[t]); }
+//#unroll t TQ
+        acc[t] = fma(q[t * DH4 + c4], kv, acc[t]);
+//#end
       }
-      for (var t = 0u; t < TQ; t++) { s[t * KB + jj] = dot(acc[t], vec4f(1.0)); }
+//#end
+      let valid = j0 + jj < p.Lk;
+//#unroll t TQ
+      s[t * KB + jj] = select(NEG_BIG, dot(acc[t], vec4f(1.0)), valid);
+//#end
     }
+//#end
     // Online softmax update, once per block.
-    for (var t = 0u; t < TQ; t++) {
+//#unroll t TQ
+    {
       var mx = m[t];
-      for (var jj = 0u; jj < nk; jj++) { mx = max(mx, s[t * KB + jj]); }
+//#unroll jj KB
+      mx = max(mx, s[t * KB + jj]);
+//#end
       let alpha = exp(m[t] - mx);
       m[t] = mx;
       var sum = 0.0;
-      for (var jj = 0u; jj < nk; jj++) { let e = exp(s[t * KB + jj] - mx); s[t * KB + jj] = e; sum += e; }
+//#unroll jj KB
+      { let e = exp(s[t * KB + jj] - mx); s[t * KB + jj] = e; sum += e; }
+//#end
       l[t] = fma(l[t], alpha, sum);
-      for (var c4 = 0u; c4 < DH4; c4++) { o[t * DH4 + c4] *= alpha; }
+//#unroll c4 DH4
+      o[t * DH4 + c4] *= alpha;
+//#end
     }
+//#end
     // o += P V for this block.
-    for (var jj = 0u; jj < nk; jj++) {
+//#unroll jj KB
+    {
 //#if !TILED
-      let vb = rowBase(p.v, b, j0 + jj, h);
+      let vb = rowBase(p.v, b, min(j0 + jj, p.Lk - 1u), h);
 //#endif
-      for (var c4 = 0u; c4 < DH4; c4++) {
+//#unroll c4 DH4
+      {
 //#if TILED
         let vv = vt[jj * DH4 + c4];
 //#else
         let vv = loadV(vb, c4);
 //#endif
-        for (var t = 0u; t < TQ; t++) { o[t * DH4 + c4] = fma(vec4f(s[t * KB + jj]), vv, o[t * DH4 + c4]); }
+//#unroll t TQ
+        o[t * DH4 + c4] = fma(vec4f(s[t * KB + jj]), vv, o[t * DH4 + c4]);
+//#end
       }
+//#end
     }
+//#end
   }
 
   let D = p.heads * DH;
