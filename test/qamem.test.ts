@@ -28,6 +28,7 @@ test('qamem: grouped 1x1 conv vs the Conv1d-layout reference', async () => {
   await check(1, 68, 256, 6);    // full-size group matrices
   await check(3, 9, 33, 7, true);
   await check(3, 9, 33, 8, false);
+  await check(2, 4, 37, 9, false);   // channel tail after the unrolled steps of 4
 });
 
 test('qamem: rejects bad shapes', async () => {

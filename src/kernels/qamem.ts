@@ -2,6 +2,7 @@
 import source from '../../shaders/qamem.wgsl';
 import { numel, type Graph, type Tensor } from '../graph/graph.ts';
 import { ceilDiv, specialize, uniforms } from './wgsl.ts';
+import { unrollLoops } from './attention.ts';
 
 /** PyTorch Conv1d(N*d, N*d, 1, groups=N) weight (N*d, d[, 1]) -> [N][c][o], the kernel's layout. */
 export function qamemWeightLayout(weight: ArrayLike<number>, N: number, d: number): Float32Array {
@@ -17,18 +18,21 @@ export function qamemWeightLayout(weight: ArrayLike<number>, N: number, d: numbe
  * Y[b, i, :] = X[b, i, :] W[i] + bias[i] for X [B, N, d], W [N, d, d] in qamemWeightLayout's
  * [i][c][o] order, bias [N*d] (or [N, d]).
  */
-export function qamem(g: Graph, X: Tensor, W: Tensor, bias: Tensor, name = `qamem${g.nodes.length}`): Tensor {
+export interface QamemTiles { TR: number; TN4: number; CK: number; WG_X: number }
+
+export function qamem(g: Graph, X: Tensor, W: Tensor, bias: Tensor, name = `qamem${g.nodes.length}`, tiles?: Partial<QamemTiles>): Tensor {
   if (X.shape.length !== 3) throw new Error(`${name}: X must be [B, N, d], got [${X.shape}]`);
   const [B, N, d] = X.shape;
   if (numel(W.shape) !== N * d * d) throw new Error(`${name}: W [${W.shape}] should hold [${N}, ${d}, ${d}]`);
   if (numel(bias.shape) !== N * d) throw new Error(`${name}: bias [${bias.shape}] should hold ${N * d} values`);
   const cpu = g.tuning.cpuLike;
-  const TR = B >= 4 ? 4 : B >= 2 ? 2 : 1;
-  const TN4 = cpu && d >= 8 ? 2 : 1;
-  const WG_X = Math.min(cpu ? 8 : 64, Math.max(1, 2 ** Math.ceil(Math.log2(ceilDiv(d, 4 * TN4)))));
+  const TR = tiles?.TR ?? (B >= 4 ? 4 : B >= 2 ? 2 : 1);
+  const TN4 = tiles?.TN4 ?? (cpu && d >= 8 ? 2 : 1);
+  const CK = tiles?.CK ?? 4;
+  const WG_X = tiles?.WG_X ?? Math.min(cpu ? 8 : 64, Math.max(1, 2 ** Math.ceil(Math.log2(ceilDiv(d, 4 * TN4)))));
   const Y = g.tensor(name, [B, N, d]);
   g.add('qamem', name, [X, W, bias], [Y], {
-    shader: specialize(source, { TR, TN4 }), constants: { WG_X },
+    shader: specialize(unrollLoops(source, { TR, TN4, CK }), { TR, TN4, CK }), constants: { WG_X },
     uniforms: uniforms(B, N, d),
     workgroups: [ceilDiv(d, 4 * TN4 * WG_X), ceilDiv(B, TR), N],
     flops: 2 * B * N * d * d,
