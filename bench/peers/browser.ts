@@ -58,7 +58,8 @@ const browser = await chromium.launch({
     '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-webgpu-adapter=swiftshader',
     '--enable-unsafe-swiftshader', '--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
     '--disable-component-update', '--disable-sync', // playwright gives it a fresh temporary profile
-  ].filter((a) => !(process.env.PEERS_REAL_GPU && /swiftshader/.test(a))), // on a real GPU let Chromium pick it
+  // PEERS_REAL_GPU=1: drop the SwiftShader flags and let Chromium take the machine's GPU.
+  ].filter((a) => !(process.env.PEERS_REAL_GPU && /swiftshader/.test(a))).concat(process.env.PEERS_REAL_GPU ? ['--ignore-gpu-blocklist'] : []),
 });
 
 async function runPeer(spec: PeerSpec): Promise<unknown> {
