@@ -116,12 +116,14 @@ export async function runPeers(opts: { ours: Ours; image: string }): Promise<Rec
 
   // The browser peers, one Chromium. Cheap ones first; the WebGPU EP (minutes per frame on
   // SwiftShader) gets what is left of the budget: 1 warm-up + up to 2 timed frames.
-  let hasBundle = false;
+  let hasBundle = false, bundleNote = '';
   if (want('ours-browser') && existsSync(join(root, 'scripts/build.mjs'))) {
     // Rebuild so the page runs the current sources (esbuild: a second or two).
     const r = await child(process.execPath, ['scripts/build.mjs', '--quiet'], 120);
-    if (r.code !== 0) process.stderr.write(`npm run build failed (exit ${r.code}): ${r.out.slice(-300)}\n`);
-    else hasBundle = true;
+    if (r.code !== 0) {
+      process.stderr.write(`npm run build failed (exit ${r.code}): ${r.out.slice(-300)}\n`);
+      bundleNote = 'npm run build failed: an older dist/browser bundle';
+    } else hasBundle = true;
   }
   hasBundle ||= existsSync(join(root, 'dist/browser', bundle));
   const specs: Record<string, unknown>[] = [];
@@ -142,6 +144,8 @@ export async function runPeers(opts: { ours: Ours; image: string }): Promise<Rec
       if (m) results[m[1]] = JSON.parse(m[2]);
     });
     for (const s of specs) results[s.name as string] ??= { error: r.timedOut ? 'time bound' : `browser run ended (exit ${r.code})` };
+    const ob = results['ours-browser'];
+    if (bundleNote && ob && 'fps' in ob) ob.note = bundleNote;
   }
   load.after = loadavg().map((x) => +x.toFixed(2));
 
