@@ -54,7 +54,7 @@ struct Params {
   M: u32, N: u32, C: u32, H: u32,
   W: u32, OH: u32, OW: u32, KW: u32,
   stride: u32, pad: i32, K: u32, kChunk: u32,
-  splits: u32, pitch: u32,
+  splits: u32, pitch: u32, relu: u32,
 }
 @group(0) @binding(#) var<uniform> p: Params;
 
@@ -80,9 +80,8 @@ fn out4(o: u32, c4: u32, acc: vec4f) {
 //#if RESIDUAL
   v += residual[o];
 //#endif
-//#if RELU
-  v = max(v, vec4f(0.0));
-//#endif
+  // ReLU from the uniforms, not a compile flag: one pipeline fewer to compile per variant.
+  v = select(v, max(v, vec4f(0.0)), p.relu != 0u);
 //#endif
   y[o] = v;
 }
@@ -96,9 +95,7 @@ fn out1(o: u32, c: u32, acc: f32) {
 //#if RESIDUAL
   v += residual[o];
 //#endif
-//#if RELU
-  v = max(v, 0.0);
-//#endif
+  v = select(v, max(v, 0.0), p.relu != 0u);
 //#endif
   y[o] = v;
 }
@@ -119,33 +116,29 @@ fn store4(z: u32, r: u32, col: u32, v: vec4f) {
 //#endif
 }
 
-// Element offset in x of a row's input pixel at tap (ky, kx), or -1 in the zero padding.
-// rw: (iy, ix, pixel index) of the row's top-left input.
-// Bool `&`, not `&&`: Tint lowers `&&` to branches, and branches in this loop nest made
-// Subzero compile TM = 8 for a minute (the unsigned compares also catch negatives).
-fn tapOffset(rw: vec3i, ky: i32, kx: i32) -> i32 {
-  let inside = (u32(rw.x + ky) < p.H) & (u32(rw.y + kx) < p.W);
-  return select(-1, (rw.z + ky * i32(p.W) + kx) * i32(p.C), inside);
-}
-
+// K loop of the register schedule: kernel rows ky outside; inside, e runs over the KW*C
+// elements e = (kx, ci) of the window's row, which are contiguous in NHWC: x[n, iy, ix0 + kx, ci]
+// is element ix0*C + e of image row (n, iy). So an element is in the image iff
+// 0 <= ix0*C + e < W*C: one unsigned compare per load, and the loop boundary (costly on
+// SwiftShader) comes once per kernel row instead of once per tap (the 7x7 stem with 4
+// channels has one vec4 per tap). Bool `&`, never `&&` here: Tint lowers `&&` to branches,
+// which made Subzero compile this loop nest for a minute at TM = 8.
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn main_registers(@builtin(global_invocation_id) gid: vec3u) {
   let row0 = gid.y * TM;
   let col0 = gid.x * TN4 * 4u;
   if (row0 >= p.M || col0 >= p.N) { return; }
   let z = gid.z;
-  let Wi = i32(p.W);
+  let WC = p.W * p.C;
+  let KWC = p.KW * p.C;
+  // Per GEMM row: top-left input (iy, ix) and the element offset of image row iy, column ix.
   // Rows past M clamp to the last row: they compute values that are never stored.
-  // Per row: top-left input (iy, ix) and its pixel index, read once per tap.
-  var rows: array<vec3i, TM>;
 //#for i in 0..TM
-  {
-    let r = min(row0 + $i, p.M - 1u);
-    let t = r / p.OW;
-    let iy = i32((t % p.OH) * p.stride) - p.pad;
-    let ix = i32((r - t * p.OW) * p.stride) - p.pad;
-    rows[$i] = vec3i(iy, ix, (i32((t / p.OH) * p.H) + iy) * Wi + ix);
-  }
+  let r$i = min(row0 + $i, p.M - 1u);
+  let t$i = r$i / p.OW;
+  let iy$i = i32((t$i % p.OH) * p.stride) - p.pad;
+  let rs$i = (i32((r$i - t$i * p.OW) * p.stride) - p.pad) * i32(p.C);   // ix0*C: may be < 0
+  let base$i = (i32((t$i / p.OH) * p.H) + iy$i) * i32(WC) + rs$i;
 //#endfor
 //#if NVEC4
   let N4 = p.N / 4u;
@@ -162,72 +155,71 @@ fn main_registers(@builtin(global_invocation_id) gid: vec3u) {
   var acc$i_$j = vec4f(0.0);
 //#endfor
 //#endfor
-  // K loop: taps outside, channels inside; row offsets and padding masks once per tap.
   let kb = z * p.kChunk;
   let ke = min(kb + p.kChunk, p.K);
-  var tap = kb / p.C;
-  var ci0 = kb - tap * p.C;
-  for (var kt = kb; kt < ke; tap++) {
-    let ci1 = min(p.C, ci0 + (ke - kt));
-    let ky = i32(tap / p.KW);
-    let kx = i32(tap % p.KW);
+  var ky = kb / KWC;
+  var e0 = kb - ky * KWC;
+  for (var kr = kb; kr < ke; ky++) {
+    let e1 = min(KWC, e0 + (ke - kr));
+    // Rows whose input row iy + ky is padding get a column start that fails every compare.
 //#for i in 0..TM
-    let off$i = tapOffset(rows[$i], ky, kx);
+    let cs$i = select(-0x40000000, rs$i, u32(iy$i + i32(ky)) < p.H);
+    let ro$i = base$i + i32(ky * WC);
 //#endfor
-    for (var ci = ci0; ci < ci1; ci += KSTEP) {
-      let k = kt + ci - ci0;
+    for (var e = e0; e < e1; e += KSTEP) {
+      let k = kr + e - e0;
 //#if CVEC4
-    // 4 channels per step: TM vec4 loads of x, 4*TN4 of w, 16*TM*TN4 FMAs.
+      // 4 channels per step: TM vec4 loads of x, 4*TN4 of w, 16*TM*TN4 FMAs.
 //#if NVEC4
-    let bRow = k * N4;
+      let bRow = k * N4;
 //#for j in 0..TN4
-    let b$j_0 = w[bc$j + bRow];
-    let b$j_1 = w[bc$j + bRow + N4];
-    let b$j_2 = w[bc$j + bRow + 2u * N4];
-    let b$j_3 = w[bc$j + bRow + 3u * N4];
+      let b$j_0 = w[bc$j + bRow];
+      let b$j_1 = w[bc$j + bRow + N4];
+      let b$j_2 = w[bc$j + bRow + 2u * N4];
+      let b$j_3 = w[bc$j + bRow + 3u * N4];
 //#endfor
 //#else
-    let bRow = vec4u(k * p.N);
+      let bRow = vec4u(k * p.N);
 //#for j in 0..TN4
-    let bi$j = bc$j + bRow;
-    let b$j_0 = vec4f(w[bi$j.x], w[bi$j.y], w[bi$j.z], w[bi$j.w]);
-    let b$j_1 = vec4f(w[bi$j.x + p.N], w[bi$j.y + p.N], w[bi$j.z + p.N], w[bi$j.w + p.N]);
-    let b$j_2 = vec4f(w[bi$j.x + 2u * p.N], w[bi$j.y + 2u * p.N], w[bi$j.z + 2u * p.N], w[bi$j.w + 2u * p.N]);
-    let b$j_3 = vec4f(w[bi$j.x + 3u * p.N], w[bi$j.y + 3u * p.N], w[bi$j.z + 3u * p.N], w[bi$j.w + 3u * p.N]);
+      let bi$j = bc$j + bRow;
+      let b$j_0 = vec4f(w[bi$j.x], w[bi$j.y], w[bi$j.z], w[bi$j.w]);
+      let b$j_1 = vec4f(w[bi$j.x + p.N], w[bi$j.y + p.N], w[bi$j.z + p.N], w[bi$j.w + p.N]);
+      let b$j_2 = vec4f(w[bi$j.x + 2u * p.N], w[bi$j.y + 2u * p.N], w[bi$j.z + 2u * p.N], w[bi$j.w + 2u * p.N]);
+      let b$j_3 = vec4f(w[bi$j.x + 3u * p.N], w[bi$j.y + 3u * p.N], w[bi$j.z + 3u * p.N], w[bi$j.w + 3u * p.N]);
 //#endfor
 //#endif
 //#for i in 0..TM
-    let a$i = select(vec4f(0.0), x[(u32(off$i) + ci) / 4u], off$i >= 0);
+      let a$i = select(vec4f(0.0), x[u32(ro$i + i32(e)) / 4u], u32(cs$i + i32(e)) < WC);
 //#for j in 0..TN4
-    acc$i_$j += vec4f(a$i.x) * b$j_0;
-    acc$i_$j += vec4f(a$i.y) * b$j_1;
-    acc$i_$j += vec4f(a$i.z) * b$j_2;
-    acc$i_$j += vec4f(a$i.w) * b$j_3;
+      acc$i_$j += vec4f(a$i.x) * b$j_0;
+      acc$i_$j += vec4f(a$i.y) * b$j_1;
+      acc$i_$j += vec4f(a$i.z) * b$j_2;
+      acc$i_$j += vec4f(a$i.w) * b$j_3;
 //#endfor
 //#endfor
 //#else
 //#if NVEC4
-    let bRow = k * N4;
+      let bRow = k * N4;
 //#for j in 0..TN4
-    let b$j = w[bc$j + bRow];
+      let b$j = w[bc$j + bRow];
 //#endfor
 //#else
-    let bRow = vec4u(k * p.N);
+      let bRow = vec4u(k * p.N);
 //#for j in 0..TN4
-    let bi$j = bc$j + bRow;
-    let b$j = vec4f(w[bi$j.x], w[bi$j.y], w[bi$j.z], w[bi$j.w]);
+      let bi$j = bc$j + bRow;
+      let b$j = vec4f(w[bi$j.x], w[bi$j.y], w[bi$j.z], w[bi$j.w]);
 //#endfor
 //#endif
 //#for i in 0..TM
-    let a$i = vec4f(select(0.0, x[u32(off$i) + ci], off$i >= 0));
+      let a$i = vec4f(select(0.0, x[u32(ro$i + i32(e))], u32(cs$i + i32(e)) < WC));
 //#for j in 0..TN4
-    acc$i_$j += a$i * b$j;
+      acc$i_$j += a$i * b$j;
 //#endfor
 //#endfor
 //#endif
     }
-    kt += ci1 - ci0;
-    ci0 = 0u;
+    kr += e1 - e0;
+    e0 = 0u;
   }
 //#for i in 0..TM
 //#for j in 0..TN4

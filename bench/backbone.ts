@@ -1,0 +1,91 @@
+// ResNet-50 backbone speed: node --import ./scripts/register.mjs bench/backbone.ts
+// Full width, 256x256, seeded untrained weights. Reports GPU time from timestamp queries
+// (CompiledGraph.profile: one pass per node, median over repeats) per stage and in total, with
+// GFLOP/s from the kernels' own FLOP counts, plus the wall time of a plain run() and, for
+// comparison, a standalone GEMM of similar shape.
+// Options: --repeats N (5) --batch B (1) --size S (256) --no-gemm --nodes (per-node table)
+import { getDevice, releaseDevice } from '../src/platform/node.ts';
+import { describeAdapter } from '../src/platform/types.ts';
+import { Graph } from '../src/graph/graph.ts';
+import { CompiledGraph, type ProfileResult } from '../src/graph/compile.ts';
+import { tuningFor } from '../src/graph/tuning.ts';
+import { gemm } from '../src/kernels/gemm.ts';
+import { BACKBONE_INPUT_CHANNELS, buildBackbone } from '../src/model/backbone.ts';
+import { DEFAULT_CONFIG } from '../src/model/config.ts';
+import { defaultWeights } from '../src/model/default-weights.ts';
+
+const arg = (name: string) => { const i = process.argv.indexOf(name); return i > 0 ? process.argv[i + 1] : undefined; };
+const repeats = Number(arg('--repeats') ?? 5);
+const batch = Number(arg('--batch') ?? 1);
+const size = Number(arg('--size') ?? 256);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const gflops = (flops: number, ms: number) => (flops / ms / 1e6).toFixed(2);
+
+const ctx = await getDevice();
+console.log(`adapter: ${describeAdapter(ctx.adapter)}`);
+const tuning = tuningFor(ctx);
+
+const sd = defaultWeights(DEFAULT_CONFIG);
+const g = new Graph(tuning);
+const C = BACKBONE_INPUT_CHANNELS;
+g.output('c5', buildBackbone(g, g.input('x', [batch, size, size, C]), sd, DEFAULT_CONFIG.backbone));
+let t0 = performance.now();
+const cg = await CompiledGraph.create(ctx, g, { label: 'backbone' });
+console.log(`ResNet-50 ${size}x${size} batch ${batch}: ${cg.dispatchCount} dispatches, ${(cg.flops / 1e9).toFixed(2)} GFLOP, build ${(performance.now() - t0).toFixed(0)} ms`);
+const x = new Float32Array(batch * size * size * C).map((_, i) => (i % C === 3 ? 0 : Math.sin(i * 0.37)));
+
+await cg.run({ x }); // warm-up
+const runs: number[] = [];
+for (let i = 0; i < repeats; i++) {
+  t0 = performance.now();
+  await cg.run({ x });
+  runs.push(performance.now() - t0);
+}
+const profiles: ProfileResult[] = [];
+for (let i = 0; i < repeats; i++) profiles.push(await cg.profile({ x }));
+
+const total = median(profiles.map((p) => p.gpuMs));
+const stages = new Map<string, { ms: number[]; flops: number }>();
+profiles.forEach((p, r) => {
+  const per = new Map<string, number>();
+  for (const n of p.nodes) per.set(n.stage, (per.get(n.stage) ?? 0) + n.ms);
+  for (const [s, ms] of per) {
+    const e = stages.get(s) ?? { ms: [], flops: p.nodes.filter((n) => n.stage === s).reduce((a, n) => a + n.flops, 0) };
+    e.ms[r] = ms;
+    stages.set(s, e);
+  }
+});
+console.log('\nstage                 GPU ms   GFLOP   GFLOP/s');
+for (const [s, e] of stages) {
+  const ms = median(e.ms);
+  console.log(`${s.padEnd(20)}${ms.toFixed(1).padStart(9)}${(e.flops / 1e9).toFixed(3).padStart(8)}${gflops(e.flops, ms).padStart(10)}`);
+}
+console.log(`${'total (GPU)'.padEnd(20)}${total.toFixed(1).padStart(9)}${(cg.flops / 1e9).toFixed(3).padStart(8)}${gflops(cg.flops, total).padStart(10)}`);
+console.log(`run() wall time, median of ${repeats}: ${median(runs).toFixed(1)} ms (${gflops(cg.flops, median(runs))} GFLOP/s; one pass, no per-node timestamps)`);
+
+if (process.argv.includes('--nodes')) {
+  console.log('\nnode                                     GPU ms   GFLOP/s');
+  const last = profiles[profiles.length - 1];
+  last.nodes.forEach((n, i) => {
+    const ms = median(profiles.map((p) => p.nodes[i].ms));
+    console.log(`${n.name.padEnd(40)}${ms.toFixed(2).padStart(8)}${(n.flops ? gflops(n.flops, ms) : '-').padStart(10)}`);
+  });
+}
+cg.dispose();
+cg.weights.dispose();
+
+if (!process.argv.includes('--no-gemm')) {
+  // The reference rate: a standalone GEMM shaped like layer1's 3x3 conv (M = 64*64 pixels).
+  const [M, N, K] = [4096, 256, 2304];
+  const gg = new Graph(tuning);
+  const a = gg.input('a', [M, K]);
+  gg.output('c', gemm(gg, a, gg.weight('b', [K, N], new Float32Array(K * N).map((_, i) => ((i % 7) - 3) * 0.01))));
+  const gc = await CompiledGraph.create(ctx, gg);
+  const ax = new Float32Array(M * K).fill(0.5);
+  await gc.profile({ a: ax });
+  const ms = median(await Promise.all(Array.from({ length: 3 }, () => gc.profile({ a: ax }).then((p) => p.gpuMs))));
+  console.log(`\ngemm ${M}x${N}x${K} (reference): ${ms.toFixed(1)} ms, ${gflops(2 * M * N * K, ms)} GFLOP/s`);
+  gc.dispose();
+  gc.weights.dispose();
+}
+await releaseDevice();
