@@ -61,6 +61,8 @@ function parseBox(s: string | undefined): [number, number, number, number] | und
 
 async function run(pos: string[], one: (k: string) => string | undefined, opt: Record<string, string[]>): Promise<void> {
   if (pos.length === 0) throw new UsageError('run: give at least one image');
+  const box = parseBox(one('box'));
+  if (one('overlay') && pos.length !== 1) throw new UsageError('--overlay draws one image; run one image at a time');
   const nhead = one('nhead');
   const model = await Trans3DHead.create(nodePlatform, {
     weights: one('weights'), flame: one('flame'), flameLandmarks: opt['flame-landmarks'],
@@ -70,7 +72,6 @@ async function run(pos: string[], one: (k: string) => string | undefined, opt: R
     if (model.synthetic.weights || model.synthetic.flame) {
       process.stderr.write(`trans3dhead: WARNING: ${model.synthetic.weights ? 'built-in UNTRAINED weights' : ''}${model.synthetic.weights && model.synthetic.flame ? ' and ' : ''}${model.synthetic.flame ? 'the synthetic FLAME' : ''}: these numbers are NOT a real prediction.\n`);
     }
-    const box = parseBox(one('box'));
     const images = await Promise.all(pos.map((p) => decodeImage(p)));
     const results = [];
     for (const [i, img] of images.entries()) {
@@ -88,7 +89,6 @@ async function run(pos: string[], one: (k: string) => string | undefined, opt: R
     }
     const overlay = one('overlay');
     if (overlay) {
-      if (images.length !== 1) throw new UsageError('--overlay draws one image; run one image at a time');
       const img = images[0];
       const png = new PNG({ width: img.width, height: img.height });
       const src = img.data as Uint8Array;

@@ -75,7 +75,11 @@ export interface HeadResult {
   synthetic: boolean;
 }
 
-interface BuiltGraph { cg: CompiledGraph; words: number; pixels: Uint32Array; geometry: Float32Array; poses: Float32Array; batch: number }
+interface BuiltGraph {
+  cg: CompiledGraph; words: number; pixels: Uint32Array; geometry: Float32Array; poses: Float32Array; batch: number;
+  /** Runs on one graph take turns: its staging arrays are filled and uploaded by one run at a time. */
+  turn: Promise<unknown>;
+}
 
 const MAX_CACHED_GRAPHS = 4;
 
@@ -158,7 +162,7 @@ export class Trans3DHead {
     g.output('projected', f.projected);
     if (f.landmarks3d) g.output('landmarks3d', f.landmarks3d);
     const cg = await CompiledGraph.create(this.ctx, g, { weights: this.weightCache, label: `trans3dhead ${width}x${height} b${batch}` });
-    return { cg, words, batch, pixels: new Uint32Array(batch * words), geometry: new Float32Array(batch * PREPROCESS_PARAMS), poses: new Float32Array(batch * 12) };
+    return { cg, words, batch, pixels: new Uint32Array(batch * words), geometry: new Float32Array(batch * PREPROCESS_PARAMS), poses: new Float32Array(batch * 12), turn: Promise.resolve() };
   }
 
   /** Decodes/validates one image input into pixels. */
@@ -204,15 +208,19 @@ export class Trans3DHead {
   private async runGroup(pix: Pixels[], opts: RunOptions[], profile: boolean) {
     if (this.disposed) throw new Error('this model was disposed; create a new one');
     const { width, height, channels } = pix[0];
+    const geos = pix.map((_, i) => cropGeometry(resolveBox(opts[i].box, width, height), this.config.image_size));
     const b = await this.graphFor(width, height, channels, pix.length);
-    const geos: CropGeometry[] = [];
+    const mine = b.turn.then(() => this.runOn(b, pix, opts, geos, profile));
+    b.turn = mine.catch(() => undefined);
+    return mine;
+  }
+
+  private async runOn(b: BuiltGraph, pix: Pixels[], opts: RunOptions[], geos: CropGeometry[], profile: boolean) {
     const bytes = new Uint8Array(b.pixels.buffer);
     b.poses.fill(0);
     pix.forEach((p, i) => {
       bytes.set(p.bytes, i * b.words * 4);
-      const geo = cropGeometry(resolveBox(opts[i].box, width, height), this.config.image_size);
-      geos.push(geo);
-      preprocessParams(geo, b.geometry, i * PREPROCESS_PARAMS);
+      preprocessParams(geos[i], b.geometry, i * PREPROCESS_PARAMS);
       writePoses(b.poses, i, opts[i].poses);
     });
     const t0 = performance.now();
