@@ -5,15 +5,23 @@
 // Q, K, V are strided views (offset, row stride, batch stride; a batch stride of 0 broadcasts)
 // so packed projection outputs are read in place; head h owns channels [h*DH, (h+1)*DH) of a
 // row. The output is contiguous [B, Lq, heads*DH], heads concatenated.
-// Each invocation owns TQ queries; keys go in blocks of KB (one max/rescale per block). All loops
-// but the one over key blocks have constant trip counts and are unrolled at build time.
+// Each invocation owns TQ queries; keys go in blocks of KB (one max/rescale per block). The
+// register tiles (queries q, outputs o, scores s: TQ x DH4 vec4s and TQ x KB floats) are named
+// variables unrolled by //#for (see wgsl.ts: SwiftShader keeps arrays in memory).
 //  - !TILED (CPU adapters): K/V rows are read straight from storage, reuse across the TQ
 //    queries comes from registers; no workgroup memory or barriers.
 //  - TILED (GPUs): the workgroup stages a KB x DH block of K and V in workgroup memory.
+// VEC4: every view offset/stride and DH are multiples of 4, so rows load as vec4s.
 
+//#if VEC4
+@group(0) @binding(#) var<storage, read> qs: array<vec4f>;
+@group(0) @binding(#) var<storage, read> ks: array<vec4f>;
+@group(0) @binding(#) var<storage, read> vs: array<vec4f>;
+//#else
 @group(0) @binding(#) var<storage, read> qs: array<f32>;
 @group(0) @binding(#) var<storage, read> ks: array<f32>;
 @group(0) @binding(#) var<storage, read> vs: array<f32>;
+//#endif
 @group(0) @binding(#) var<storage, read_write> os: array<f32>;
 
 struct View { off: u32, row: u32, batch: u32, _pad: u32 }
@@ -22,25 +30,24 @@ struct Params { Lq: u32, Lk: u32, heads: u32, scale: f32, q: View, k: View, v: V
 
 const DH: u32 = {{DH}};
 const DH4: u32 = {{DH4}};   // ceil(DH / 4): rows are held as vec4s, the tail lanes padded
-const TQ: u32 = {{TQ}};
 const KB: u32 = {{KB}};
 override WG: u32 = 32u;
 const NEG_BIG: f32 = -3.0e38;   // finite, so exp(NEG_BIG - m) is 0 and never inf - inf
 
-// Indices of four channels of a row; lanes past DH read the row's last channel (finite, never
-// stored). Indices rather than a loader: pointers to storage cannot be function parameters.
-fn idx4(base: u32, c4: u32) -> vec4u {
-//#if TAIL
-  return min(vec4u(4u * c4) + vec4u(0u, 1u, 2u, 3u), vec4u(DH - 1u)) + vec4u(base);
+fn rowBase(v: View, b: u32, r: u32, h: u32) -> u32 { return v.off + b * v.batch + r * v.row + h * DH; }
+
+//#if VEC4
+fn loadQ(base: u32, c4: u32) -> vec4f { return qs[base / 4u + c4]; }
+fn loadK(base: u32, c4: u32) -> vec4f { return ks[base / 4u + c4]; }
+fn loadV(base: u32, c4: u32) -> vec4f { return vs[base / 4u + c4]; }
 //#else
-  return vec4u(base + 4u * c4) + vec4u(0u, 1u, 2u, 3u);
-//#endif
-}
+// Channels 4*c4 .. 4*c4+3 of a row; lanes past DH read the row's last channel (finite, and
+// masked or never stored). Pointers to storage cannot be function parameters, hence three.
+fn idx4(base: u32, c4: u32) -> vec4u { return min(vec4u(4u * c4) + vec4u(0u, 1u, 2u, 3u), vec4u(DH - 1u)) + vec4u(base); }
 fn loadQ(base: u32, c4: u32) -> vec4f { let i = idx4(base, c4); return vec4f(qs[i.x], qs[i.y], qs[i.z], qs[i.w]); }
 fn loadK(base: u32, c4: u32) -> vec4f { let i = idx4(base, c4); return vec4f(ks[i.x], ks[i.y], ks[i.z], ks[i.w]); }
 fn loadV(base: u32, c4: u32) -> vec4f { let i = idx4(base, c4); return vec4f(vs[i.x], vs[i.y], vs[i.z], vs[i.w]); }
-
-fn rowBase(v: View, b: u32, r: u32, h: u32) -> u32 { return v.off + b * v.batch + r * v.row + h * DH; }
+//#endif
 
 //#if TILED
 var<workgroup> kt: array<vec4f, KB * DH4>;
@@ -51,35 +58,24 @@ var<workgroup> vt: array<vec4f, KB * DH4>;
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
   let h = wid.y;
   let b = wid.z;
-  let q0 = (wid.x * WG + li) * TQ;
+  let q0 = (wid.x * WG + li) * {{TQ}}u;
 //#if !TILED
   if (q0 >= p.Lq) { return; }
 //#endif
 
   // Queries, pre-scaled; padded lanes are zero so they add nothing to the dot products.
-  // `//#unroll v N` blocks are expanded N times by src/kernels/attention.ts (v -> 0u, 1u, ...):
-  // SwiftShader does not unroll loops itself, and unrolled code ran 2-3x faster there (measured).
-  var q: array<vec4f, TQ * DH4>;
-//#unroll t TQ
-  {
-    let base = rowBase(p.q, b, min(q0 + t, p.Lq - 1u), h);
-//#unroll c4 DH4
-    {
-      var v = loadQ(base, c4) * p.scale;
+//#for t in 0..TQ
+  let qb$t = rowBase(p.q, b, min(q0 + $t, p.Lq - 1u), h);
+  var m$t = NEG_BIG;
+  var l$t = 0.0;
+//#for c in 0..DH4
+  var q$t_$c = loadQ(qb$t, $c) * p.scale;
 //#if TAIL
-      v = select(vec4f(0.0), v, vec4u(4u * c4) + vec4u(0u, 1u, 2u, 3u) < vec4u(DH));
+  q$t_$c = select(vec4f(0.0), q$t_$c, vec4u(4u * $c) + vec4u(0u, 1u, 2u, 3u) < vec4u(DH));
 //#endif
-      q[t * DH4 + c4] = v;
-    }
-//#end
-  }
-//#end
-  var o: array<vec4f, TQ * DH4>;
-  var m: array<f32, TQ>;
-  var l: array<f32, TQ>;
-//#unroll t TQ
-  m[t] = NEG_BIG;
-//#end
+  var o$t_$c = vec4f(0.0);
+//#endfor
+//#endfor
 
   // Keys past Lk in the last block read the last row and get score NEG_BIG, i.e. weight 0.
   for (var j0 = 0u; j0 < p.Lk; j0 += KB) {
@@ -92,79 +88,77 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
     }
     workgroupBarrier();
 //#endif
-    // Scores for this block.
-    var s: array<f32, TQ * KB>;
-//#unroll jj KB
-    {
+    // Scores of this block.
+//#for j in 0..KB
 //#if !TILED
-      let kb = rowBase(p.k, b, min(j0 + jj, p.Lk - 1u), h);
+    let kb$j = rowBase(p.k, b, min(j0 + $j, p.Lk - 1u), h);
 //#endif
-      var acc = array<vec4f, TQ>();   // explicit: Dawn/SwiftShader did not re-zero a bare `var` declared in a loop (measured)
-//#unroll c4 DH4
-      {
+//#for t in 0..TQ
+    var a$t_$j = vec4f(0.0);
+//#endfor
+//#for c in 0..DH4
 //#if TILED
-        let kv = kt[jj * DH4 + c4];
+    let k$j_$c = kt[$j * DH4 + $c];
 //#else
-        let kv = loadK(kb, c4);
+    let k$j_$c = loadK(kb$j, $c);
 //#endif
-//#unroll t TQ
-        acc[t] = fma(q[t * DH4 + c4], kv, acc[t]);
-//#end
-      }
-//#end
-      let valid = j0 + jj < p.Lk;
-//#unroll t TQ
-      s[t * KB + jj] = select(NEG_BIG, dot(acc[t], vec4f(1.0)), valid);
-//#end
-    }
-//#end
+//#for t in 0..TQ
+    a$t_$j = fma(q$t_$c, k$j_$c, a$t_$j);
+//#endfor
+//#endfor
+//#for t in 0..TQ
+    let s$t_$j = select(NEG_BIG, dot(a$t_$j, vec4f(1.0)), j0 + $j < p.Lk);
+//#endfor
+//#endfor
     // Online softmax update, once per block.
-//#unroll t TQ
-    {
-      var mx = m[t];
-//#unroll jj KB
-      mx = max(mx, s[t * KB + jj]);
-//#end
-      let alpha = exp(m[t] - mx);
-      m[t] = mx;
-      var sum = 0.0;
-//#unroll jj KB
-      { let e = exp(s[t * KB + jj] - mx); s[t * KB + jj] = e; sum += e; }
-//#end
-      l[t] = fma(l[t], alpha, sum);
-//#unroll c4 DH4
-      o[t * DH4 + c4] *= alpha;
-//#end
-    }
-//#end
+//#for t in 0..TQ
+    var mx$t = m$t;
+//#for j in 0..KB
+    mx$t = max(mx$t, s$t_$j);
+//#endfor
+    let alpha$t = exp(m$t - mx$t);
+    m$t = mx$t;
+    var sum$t = 0.0;
+//#for j in 0..KB
+    let p$t_$j = exp(s$t_$j - mx$t);
+    sum$t += p$t_$j;
+//#endfor
+    l$t = fma(l$t, alpha$t, sum$t);
+//#for c in 0..DH4
+    o$t_$c *= alpha$t;
+//#endfor
+//#endfor
     // o += P V for this block.
-//#unroll jj KB
-    {
+//#for j in 0..KB
 //#if !TILED
-      let vb = rowBase(p.v, b, min(j0 + jj, p.Lk - 1u), h);
+    let vb$j = rowBase(p.v, b, min(j0 + $j, p.Lk - 1u), h);
 //#endif
-//#unroll c4 DH4
-      {
+//#for c in 0..DH4
 //#if TILED
-        let vv = vt[jj * DH4 + c4];
+    let v$j_$c = vt[$j * DH4 + $c];
 //#else
-        let vv = loadV(vb, c4);
+    let v$j_$c = loadV(vb$j, $c);
 //#endif
-//#unroll t TQ
-        o[t * DH4 + c4] = fma(vec4f(s[t * KB + jj]), vv, o[t * DH4 + c4]);
-//#end
-      }
-//#end
-    }
-//#end
+//#for t in 0..TQ
+    o$t_$c = fma(vec4f(p$t_$j), v$j_$c, o$t_$c);
+//#endfor
+//#endfor
+//#endfor
   }
 
   let D = p.heads * DH;
-  for (var t = 0u; t < TQ; t++) {
-    let qi = q0 + t;
-    if (qi >= p.Lq) { break; }
-    let inv = 1.0 / l[t];
-    let base = (b * p.Lq + qi) * D + h * DH;
-    for (var c = 0u; c < DH; c++) { os[base + c] = o[t * DH4 + c / 4u][c % 4u] * inv; }
+//#for t in 0..TQ
+  if (q0 + $t < p.Lq) {
+    let inv = 1.0 / l$t;
+    let base = (b * p.Lq + q0 + $t) * D + h * DH;
+//#for c in 0..DH4
+    {
+      let v = o$t_$c * inv;
+//#for e in 0..4
+      if (4u * $c + $e < DH) { os[base + 4u * $c + $e] = v[$e]; }
+//#endfor
+    }
+//#endfor
   }
+//#endfor
 }

@@ -3,7 +3,7 @@
 // Conv1d weight at load time so output channels are contiguous). Group i's batch rows sit N*d
 // apart, so this is gemm with a row stride, written out rather than bending gemm's layout.
 // Each invocation owns TR batch rows x 4*TN4 output channels of one group; no workgroup memory;
-// inner loops unrolled at build time (`//#unroll`, see src/kernels/attention.ts)
+// the register tile is named variables unrolled by //#for (wgsl.ts)
 // (at batch 1 this is a matrix-vector product per group: W is streamed once, memory bound).
 
 @group(0) @binding(#) var<storage, read> x: array<f32>;
@@ -25,54 +25,53 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let row0 = gid.y * TR;
   let i = gid.z;
   if (col0 >= p.d || row0 >= p.B) { return; }
-  var rowOff: array<u32, TR>;
-//#unroll r TR
-  rowOff[r] = (min(row0 + r, p.B - 1u) * p.N + i) * p.d;
-//#end
+//#for r in 0..TR
+  let xOff$r = (min(row0 + $r, p.B - 1u) * p.N + i) * p.d;
+//#for j in 0..TN4
+  var acc$r_$j = vec4f(0.0);
+//#endfor
+//#endfor
   // Clamped columns stay inside group i's matrix; their sums are never stored.
-  var colIdx: array<vec4u, TN4>;
-//#unroll j TN4
-  colIdx[j] = min(vec4u(col0 + 4u * j) + vec4u(0u, 1u, 2u, 3u), vec4u(p.d - 1u)) + vec4u(i * p.d * p.d);
-//#end
-  var acc: array<vec4f, TR * TN4>;
+//#for j in 0..TN4
+  let wCol$j = min(vec4u(col0 + 4u * $j) + vec4u(0u, 1u, 2u, 3u), vec4u(p.d - 1u)) + vec4u(i * p.d * p.d);
+//#endfor
   // Channels in steps of CK (unrolled), then the tail one at a time.
   var c = 0u;
   for (; c + CK <= p.d; c += CK) {
-//#unroll cc CK
-    {
-      var wv: array<vec4f, TN4>;
-//#unroll j TN4
-      { let ci = colIdx[j] + vec4u((c + cc) * p.d); wv[j] = vec4f(w[ci.x], w[ci.y], w[ci.z], w[ci.w]); }
-//#end
-//#unroll r TR
-      { let xv = vec4f(x[rowOff[r] + c + cc]);
-//#unroll j TN4
-        acc[r * TN4 + j] = fma(xv, wv[j], acc[r * TN4 + j]);
-//#end
-      }
-//#end
-    }
-//#end
+//#for cc in 0..CK
+//#for j in 0..TN4
+    let wi$cc_$j = wCol$j + vec4u((c + $cc) * p.d);
+    let w$cc_$j = vec4f(w[wi$cc_$j.x], w[wi$cc_$j.y], w[wi$cc_$j.z], w[wi$cc_$j.w]);
+//#endfor
+//#for r in 0..TR
+    let x$cc_$r = vec4f(x[xOff$r + c + $cc]);
+//#for j in 0..TN4
+    acc$r_$j = fma(x$cc_$r, w$cc_$j, acc$r_$j);
+//#endfor
+//#endfor
+//#endfor
   }
   for (; c < p.d; c++) {
-//#unroll r TR
-    { let xv = vec4f(x[rowOff[r] + c]);
-//#unroll j TN4
-      { let ci = colIdx[j] + vec4u(c * p.d); acc[r * TN4 + j] = fma(xv, vec4f(w[ci.x], w[ci.y], w[ci.z], w[ci.w]), acc[r * TN4 + j]); }
-//#end
-    }
-//#end
+//#for j in 0..TN4
+    let wi$j = wCol$j + vec4u(c * p.d);
+    let w$j = vec4f(w[wi$j.x], w[wi$j.y], w[wi$j.z], w[wi$j.w]);
+//#endfor
+//#for r in 0..TR
+//#for j in 0..TN4
+    acc$r_$j = fma(vec4f(x[xOff$r + c]), w$j, acc$r_$j);
+//#endfor
+//#endfor
   }
-//#unroll r TR
-  if (row0 + r < p.B) {
-//#unroll j TN4
+//#for r in 0..TR
+  if (row0 + $r < p.B) {
+//#for j in 0..TN4
+//#for e in 0..4
     {
-      let vals = acc[r * TN4 + j];
-//#unroll e 4
-      { let o = col0 + 4u * j + e; if (o < p.d) { y[rowOff[r] + o] = vals[e] + bias[i * p.d + o]; } }
-//#end
+      let o = col0 + 4u * $j + $e;
+      if (o < p.d) { y[xOff$r + o] = acc$r_$j[$e] + bias[i * p.d + o]; }
     }
-//#end
+//#endfor
+//#endfor
   }
-//#end
+//#endfor
 }

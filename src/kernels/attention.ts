@@ -34,62 +34,25 @@ export interface AttentionOptions {
   name?: string;
 }
 
-export interface AttentionTiles {
-  tiled: boolean; TQ: number; KB: number; WG: number;
-  /** Loop variables unrolled at build time (t: queries, jj: keys of a block, c4: channels/4); default all. */
-  unroll?: string[];
-}
+export interface AttentionTiles { tiled: boolean; TQ: number; KB: number; WG: number }
 
 export function attentionTiles(t: Tuning, Lq: number, headDim: number): AttentionTiles {
   const dh4 = Math.ceil(headDim / 4);
-  // CPU adapters: 8 queries per invocation share every K/V row loaded (as gemm's register tile);
-  // blocks of 4 keys. Measured on SwiftShader (413 x 413, 8 heads of 32): TQ 8 / KB 4 ran at
-  // gemm's GFLOP/s; KB 8 was 1.4x and TQ 4 2x slower (more register-array traffic per FMA).
-  if (t.cpuLike) return { tiled: false, TQ: Lq >= 8 ? 8 : Lq >= 4 ? 4 : Lq >= 2 ? 2 : 1, KB: 4, WG: 8 };
+  // CPU adapters: TQ queries per invocation share every K/V row loaded (as gemm's register
+  // tile), blocks of 4 keys, one SIMD group (4 lanes on SwiftShader) per workgroup. Measured on
+  // SwiftShader (413 x 413, 8 heads of 32), GFLOP per CPU-second: TQ 16 3.5, TQ 8 2.7, TQ 4 1.8
+  // (gemm 2.1); but SwiftShader's compile time grows faster than the tile (dh 32: TQ 8 ~2-9 s,
+  // TQ 16 ~3x that), so the tile is capped at 64 vec4 registers per array: TQ 8 for dh 32.
+  if (t.cpuLike) {
+    let TQ = 1;
+    while (TQ < 16 && TQ * 2 <= Lq && TQ * 2 * dh4 <= 64) TQ *= 2;
+    return { tiled: false, TQ, KB: 4, WG: 4 };
+  }
   // GPUs: one query per invocation; K and V blocks of KB rows in workgroup memory. (Not yet
   // measured on a GPU: no device was available when this was written.)
   let KB = 16;
   while (KB > 4 && 2 * KB * dh4 * 16 > t.maxWorkgroupStorage) KB /= 2;
   return { tiled: true, TQ: 1, KB, WG: Lq > 32 ? 64 : 32 };
-}
-
-/**
- * Expands `//#unroll v N` ... `//#end` blocks (nested) into N copies with the identifier v
- * replaced by 0u, 1u, ...; N is a number or a key of `counts`. Blocks whose v is not in `unroll`
- * become plain `for` loops (GPU compilers unroll those themselves; SwiftShader does not, and
- * constant indices also let it address the register arrays statically).
- */
-export function unrollLoops(src: string, counts: Record<string, number>, unroll: ReadonlySet<string> | 'all' = 'all'): string {
-  const lines = src.split('\n');
-  const expand = (from: number, to: number): string[] => {
-    const out: string[] = [];
-    for (let i = from; i < to; i++) {
-      const m = /^\s*\/\/#unroll\s+(\w+)\s+(\w+)\s*$/.exec(lines[i]);
-      if (!m) {
-        if (/^\s*\/\/#end\s*$/.test(lines[i])) throw new Error(`unrollLoops: //#end without //#unroll at line ${i + 1}`);
-        out.push(lines[i]);
-        continue;
-      }
-      let depth = 1, j = i + 1;
-      for (; j < to && depth > 0; j++) {
-        if (/^\s*\/\/#unroll\s/.test(lines[j])) depth++;
-        else if (/^\s*\/\/#end\s*$/.test(lines[j])) depth--;
-      }
-      if (depth) throw new Error(`unrollLoops: unterminated //#unroll at line ${i + 1}`);
-      const n = /^\d+$/.test(m[2]) ? Number(m[2]) : counts[m[2]];
-      if (!Number.isInteger(n) || n < 0) throw new Error(`unrollLoops: count ${m[2]} not given`);
-      const body = expand(i + 1, j - 1);
-      if (unroll !== 'all' && !unroll.has(m[1])) {
-        out.push(`for (var ${m[1]} = 0u; ${m[1]} < ${n}u; ${m[1]}++) {`, ...body, '}');
-      } else {
-        const re = new RegExp(`\\b${m[1]}\\b`, 'g');
-        for (let k = 0; k < n; k++) for (const line of body) out.push(line.replace(re, `${k}u`));
-      }
-      i = j - 1;
-    }
-    return out;
-  };
-  return expand(0, lines.length).join('\n');
 }
 
 const asView = (x: Tensor | SeqView): SeqView => ('tensor' in x ? x : seqView(x));
@@ -112,8 +75,9 @@ export function attention(g: Graph, Q: Tensor | SeqView, K: Tensor | SeqView, V:
   const Lq = q.L, Lk = k.L;
   const t = tiles ?? attentionTiles(g.tuning, Lq, DH);
   const DH4 = Math.ceil(DH / 4);
-  const flags = { DH, DH4, TQ: t.TQ, KB: t.KB };
-  const shader = specialize(unrollLoops(source, flags, t.unroll ? new Set(t.unroll) : 'all'), { ...flags, TILED: t.tiled, TAIL: DH % 4 !== 0 });
+  // vec4 loads when every row start is 16-byte aligned.
+  const vec4 = DH % 4 === 0 && [q, k, v].every((x) => x.offset % 4 === 0 && x.rowStride % 4 === 0 && x.batchStride % 4 === 0);
+  const shader = specialize(source, { DH, DH4, TQ: t.TQ, KB: t.KB, TILED: t.tiled, TAIL: DH % 4 !== 0, VEC4: vec4 });
   const O = g.tensor(name, [B, Lq, d]);
   const view = (x: SeqView) => [x.offset, x.rowStride, x.B === 1 ? 0 : x.batchStride, 0];
   g.add('attention', name, [q.tensor, k.tensor, v.tensor], [O], {

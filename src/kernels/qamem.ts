@@ -2,7 +2,6 @@
 import source from '../../shaders/qamem.wgsl';
 import { numel, type Graph, type Tensor } from '../graph/graph.ts';
 import { ceilDiv, specialize, uniforms } from './wgsl.ts';
-import { unrollLoops } from './attention.ts';
 
 /** PyTorch Conv1d(N*d, N*d, 1, groups=N) weight (N*d, d[, 1]) -> [N][c][o], the kernel's layout. */
 export function qamemWeightLayout(weight: ArrayLike<number>, N: number, d: number): Float32Array {
@@ -32,7 +31,7 @@ export function qamem(g: Graph, X: Tensor, W: Tensor, bias: Tensor, name = `qame
   const WG_X = tiles?.WG_X ?? Math.min(cpu ? 8 : 64, Math.max(1, 2 ** Math.ceil(Math.log2(ceilDiv(d, 4 * TN4)))));
   const Y = g.tensor(name, [B, N, d]);
   g.add('qamem', name, [X, W, bias], [Y], {
-    shader: specialize(unrollLoops(source, { TR, TN4, CK }), { TR, TN4, CK }), constants: { WG_X },
+    shader: specialize(source, { TR, TN4, CK }), constants: { WG_X },
     uniforms: uniforms(B, N, d),
     workgroups: [ceilDiv(d, 4 * TN4 * WG_X), ceilDiv(B, TR), N],
     flops: 2 * B * N * d * d,
