@@ -4,6 +4,8 @@
 // GFLOP/s from the kernels' own FLOP counts, plus the wall time of a plain run() and, for
 // comparison, a standalone GEMM of similar shape.
 // Options: --repeats N (5) --batch B (1) --size S (256) --no-gemm --nodes (per-node table)
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { getDevice, releaseDevice } from '../src/platform/node.ts';
 import { describeAdapter } from '../src/platform/types.ts';
 import { Graph } from '../src/graph/graph.ts';
@@ -21,6 +23,22 @@ const size = Number(arg('--size') ?? 256);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const gflops = (flops: number, ms: number) => (flops / ms / 1e6).toFixed(2);
 
+/**
+ * CPU time of every thread but the main one, from /proc (Linux). On a CPU adapter these are
+ * SwiftShader's workers, so this is the GPU work's own cost, unlike wall/timestamp time, which
+ * also counts waiting for other processes on a shared machine. null elsewhere.
+ */
+function workerCpuMs(): number | null {
+  if (!existsSync('/proc/self/task')) return null;
+  let ns = 0;
+  for (const tid of readdirSync('/proc/self/task')) {
+    if (Number(tid) === process.pid) continue;
+    try { ns += Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]); } catch { /* thread gone */ }
+  }
+  return ns / 1e6;
+}
+const cores = cpus().length;
+
 const ctx = await getDevice();
 console.log(`adapter: ${describeAdapter(ctx.adapter)}`);
 const tuning = tuningFor(ctx);
@@ -35,11 +53,13 @@ console.log(`ResNet-50 ${size}x${size} batch ${batch}: ${cg.dispatchCount} dispa
 const x = new Float32Array(batch * size * size * C).map((_, i) => (i % C === 3 ? 0 : Math.sin(i * 0.37)));
 
 await cg.run({ x }); // warm-up
-const runs: number[] = [];
+const runs: number[] = [], cpuRuns: number[] = [];
 for (let i = 0; i < repeats; i++) {
   t0 = performance.now();
+  const c0 = workerCpuMs();
   await cg.run({ x });
   runs.push(performance.now() - t0);
+  if (c0 !== null) cpuRuns.push(workerCpuMs()! - c0);
 }
 const profiles: ProfileResult[] = [];
 for (let i = 0; i < repeats; i++) profiles.push(await cg.profile({ x }));
@@ -62,6 +82,10 @@ for (const [s, e] of stages) {
 }
 console.log(`${'total (GPU)'.padEnd(20)}${total.toFixed(1).padStart(9)}${(cg.flops / 1e9).toFixed(3).padStart(8)}${gflops(cg.flops, total).padStart(10)}`);
 console.log(`run() wall time, median of ${repeats}: ${median(runs).toFixed(1)} ms (${gflops(cg.flops, median(runs))} GFLOP/s; one pass, no per-node timestamps)`);
+if (ctx.adapter.isFallbackAdapter && cpuRuns.length) {
+  const c = Math.min(...cpuRuns);
+  console.log(`CPU adapter: worker-thread CPU time per run ${c.toFixed(0)} ms (min of ${repeats}) = ${(c / cores).toFixed(0)} ms on ${cores} idle cores, ${gflops(cg.flops, c / cores)} GFLOP/s`);
+}
 
 if (process.argv.includes('--nodes')) {
   console.log('\nnode                                     GPU ms   GFLOP/s');
@@ -83,8 +107,16 @@ if (!process.argv.includes('--no-gemm')) {
   const gc = await CompiledGraph.create(ctx, gg);
   const ax = new Float32Array(M * K).fill(0.5);
   await gc.profile({ a: ax });
-  const ms = median(await Promise.all(Array.from({ length: 3 }, () => gc.profile({ a: ax }).then((p) => p.gpuMs))));
-  console.log(`\ngemm ${M}x${N}x${K} (reference): ${ms.toFixed(1)} ms, ${gflops(2 * M * N * K, ms)} GFLOP/s`);
+  const ms: number[] = [], cpu: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    ms.push((await gc.profile({ a: ax })).gpuMs);
+    const c0 = workerCpuMs();
+    await gc.run({ a: ax });
+    if (c0 !== null) cpu.push(workerCpuMs()! - c0);
+  }
+  const f = 2 * M * N * K;
+  console.log(`\ngemm ${M}x${N}x${K} (reference, default tiles): ${median(ms).toFixed(1)} ms, ${gflops(f, median(ms))} GFLOP/s` +
+    (ctx.adapter.isFallbackAdapter && cpu.length ? `; worker CPU ${Math.min(...cpu).toFixed(0)} ms = ${gflops(f, Math.min(...cpu) / cores)} GFLOP/s on ${cores} idle cores` : ''));
   gc.dispose();
   gc.weights.dispose();
 }
