@@ -67,6 +67,43 @@ test('attention: large logits stay finite and exact (online softmax)', async () 
   }
 });
 
+test('attention: strided views of packed projections, broadcast batch', async () => {
+  // QK packed [B, L, 2d] (self-attention q = k input) and one Q item shared by the batch.
+  const B = 3, Lq = 21, Lk = 19, heads = 2, dh = 8, d = heads * dh;
+  for (const gpu of [false, true]) {
+    let g = await newGraph();
+    if (gpu) g = new Graph({ ...g.tuning, cpuLike: false });
+    const QK = randomArray(B * Lk * 2 * d, 1), Q1 = randomArray(Lq * d, 2), V = randomArray(B * Lk * 3 * d, 3);
+    const qk = g.input('qk', [B, Lk, 2 * d]), q1 = g.input('q1', [1, Lq, d]), v = g.input('v', [B, Lk, 3 * d]);
+    g.output('self', attention(g, seqView(qk, 0, d), seqView(qk, d, d), seqView(v, 2 * d, d), { heads }));
+    g.output('bcast', attention(g, q1, seqView(qk, d, d), seqView(v, d, d), { heads }));
+    const out = await runGraph(g, { qk: QK, q1: Q1, v: V });
+    const cols = (x: Float32Array, L: number, C: number, off: number) => {
+      const y = new Float32Array(B * L * d);
+      for (let r = 0; r < B * L; r++) for (let c = 0; c < d; c++) y[r * d + c] = x[r * C + off + c];
+      return y;
+    };
+    const Qs = cols(QK, Lk, 2 * d, 0), Ks = cols(QK, Lk, 2 * d, d);
+    assertClose(out.self, attentionRef(Qs, Ks, cols(V, Lk, 3 * d, 2 * d), B, Lk, Lk, heads, dh), tol(1), 'packed self');
+    const Qb = new Float32Array(B * Lq * d);
+    for (let b = 0; b < B; b++) Qb.set(Q1, b * Lq * d);
+    assertClose(out.bcast, attentionRef(Qb, Ks, cols(V, Lk, 3 * d, d), B, Lq, Lk, heads, dh), tol(1), 'broadcast Q');
+  }
+  // Unaligned views (odd row stride, offset 1): the scalar-load path with head dims of 4k.
+  const g = await newGraph();
+  const C = 2 * d + 3;
+  const X = randomArray(B * Lk * C, 4);
+  const x = g.input('x', [B, Lk, C]);
+  g.output('o', attention(g, seqView(x, 1, d), seqView(x, d + 2, d), seqView(x, 1, d), { heads }));
+  const out = await runGraph(g, { x: X });
+  const sub = (off: number) => {
+    const y = new Float32Array(B * Lk * d);
+    for (let r = 0; r < B * Lk; r++) for (let c = 0; c < d; c++) y[r * d + c] = X[r * C + off + c];
+    return y;
+  };
+  assertClose(out.o, attentionRef(sub(1), sub(d + 2), sub(1), B, Lk, Lk, heads, dh), tol(1), 'unaligned views');
+});
+
 test('attention: rejects bad shapes', async () => {
   const g = await newGraph();
   const q = g.input('q', [2, 5, 12]), k = g.input('k', [2, 6, 12]), v = g.input('v', [2, 7, 12]);
