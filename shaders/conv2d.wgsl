@@ -7,12 +7,13 @@
 // Entry points, picked per adapter by src/kernels/conv2d.ts:
 //  - main_registers: no workgroup memory; each invocation owns TM rows x TN4 vec4 columns in
 //    registers, unrolled into named variables (SwiftShader's Subzero keeps arrays in memory).
-//    K runs tap by tap: the row offsets and padding masks are computed once per tap, then the
-//    channel loop has no index arithmetic beyond one add (vec4 over channels when C % 4 == 0).
+//    K runs by kernel row, each a contiguous run of KW*C input elements (see below); vec4
+//    over channels when C % 4 == 0.
 //  - main_tiled: workgroup-memory tiles of (WG_Y*TM) x (WG_X*4*TN4) x BK for real GPUs; the A
 //    tile is gathered from x on the fly.
 //  - main_reduce (REDUCE): split-K; sums the SPLITS partial products and applies the epilogue.
 // With SPLIT, workgroup z computes the K range [z*kChunk, (z+1)*kChunk) into its own slice of y.
+// Bias and residual are compile-time bindings, ReLU a uniform (fewer pipelines to compile).
 
 //#if !REDUCE
 //#if CVEC4
