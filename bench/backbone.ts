@@ -75,16 +75,22 @@ profiles.forEach((p, r) => {
     stages.set(s, e);
   }
 });
-console.log('\nstage                 GPU ms   GFLOP   GFLOP/s');
-for (const [s, e] of stages) {
-  const ms = median(e.ms);
-  console.log(`${s.padEnd(20)}${ms.toFixed(1).padStart(9)}${(e.flops / 1e9).toFixed(3).padStart(8)}${gflops(e.flops, ms).padStart(10)}`);
-}
-console.log(`${'total (GPU)'.padEnd(20)}${total.toFixed(1).padStart(9)}${(cg.flops / 1e9).toFixed(3).padStart(8)}${gflops(cg.flops, total).padStart(10)}`);
+// On a CPU adapter, the worker CPU time (min over runs, spread over the cores) estimates the
+// time on an otherwise idle machine; stages get it in proportion to their timestamp time.
+const cpuMin = ctx.adapter.isFallbackAdapter && cpuRuns.length ? Math.min(...cpuRuns) / cores : null;
+const cpuCols = cpuMin !== null ? '   idle-est ms  GFLOP/s' : '';
+console.log(`\nstage                 GPU ms   GFLOP   GFLOP/s${cpuCols}`);
+const row = (label: string, ms: number, flops: number) => {
+  const est = cpuMin !== null ? (cpuMin * ms) / total : null;
+  console.log(`${label.padEnd(20)}${ms.toFixed(1).padStart(9)}${(flops / 1e9).toFixed(3).padStart(8)}${gflops(flops, ms).padStart(10)}` +
+    (est !== null ? `${est.toFixed(0).padStart(14)}${gflops(flops, est).padStart(9)}` : ''));
+};
+for (const [s, e] of stages) row(s, median(e.ms), e.flops);
+row('total (GPU)', total, cg.flops);
 console.log(`run() wall time, median of ${repeats}: ${median(runs).toFixed(1)} ms (${gflops(cg.flops, median(runs))} GFLOP/s; one pass, no per-node timestamps)`);
-if (ctx.adapter.isFallbackAdapter && cpuRuns.length) {
-  const c = Math.min(...cpuRuns);
-  console.log(`CPU adapter: worker-thread CPU time per run ${c.toFixed(0)} ms (min of ${repeats}) = ${(c / cores).toFixed(0)} ms on ${cores} idle cores, ${gflops(cg.flops, c / cores)} GFLOP/s`);
+if (cpuMin !== null) {
+  console.log(`CPU adapter: worker-thread CPU time per run ${(cpuMin * cores).toFixed(0)} ms (min of ${repeats}) = ${cpuMin.toFixed(0)} ms on ${cores} idle cores, ${gflops(cg.flops, cpuMin)} GFLOP/s ` +
+    '(timestamps and wall time also count waiting for other processes; idle-est columns use this)');
 }
 
 if (process.argv.includes('--nodes')) {
