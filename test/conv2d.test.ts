@@ -11,10 +11,6 @@ const tol = (K: number) => ({ atol: 2e-6 * Math.sqrt(K), rtol: 1e-4 });
 interface Case { B: number; H: number; W: number; C: number; N: number; k: number; stride: number; pad: number; bias?: boolean; residual?: boolean; relu?: boolean }
 
 async function check(c: Case, seed: number, tiles?: ConvTiles) {
-  const T0 = performance.now();
-  try { await check1(c, seed, tiles); } finally { if (process.env.VERBOSE) console.log((performance.now() - T0).toFixed(0), JSON.stringify(c), JSON.stringify(tiles ?? "default")); }
-}
-async function check1(c: Case, seed: number, tiles?: ConvTiles) {
   const g = await newGraph();
   const OH = convOut(c.H, c.k, c.stride, c.pad), OW = convOut(c.W, c.k, c.stride, c.pad);
   const xs = [c.B, c.H, c.W, c.C], ws = [c.N, c.C, c.k, c.k], ys = [c.B, OH, OW, c.N];
