@@ -4,8 +4,7 @@
 // GFLOP/s from the kernels' own FLOP counts, plus the wall time of a plain run() and, for
 // comparison, a standalone GEMM of similar shape.
 // Options: --repeats N (5) --batch B (1) --size S (256) --no-gemm --nodes (per-node table)
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cores, workerCpuMs } from './cpu-time.ts';
 import { getDevice, releaseDevice } from '../src/platform/node.ts';
 import { describeAdapter } from '../src/platform/types.ts';
 import { Graph } from '../src/graph/graph.ts';
@@ -23,21 +22,6 @@ const size = Number(arg('--size') ?? 256);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const gflops = (flops: number, ms: number) => (flops / ms / 1e6).toFixed(2);
 
-/**
- * CPU time of every thread but the main one, from /proc (Linux). On a CPU adapter these are
- * SwiftShader's workers, so this is the GPU work's own cost, unlike wall/timestamp time, which
- * also counts waiting for other processes on a shared machine. null elsewhere.
- */
-function workerCpuMs(): number | null {
-  if (!existsSync('/proc/self/task')) return null;
-  let ns = 0;
-  for (const tid of readdirSync('/proc/self/task')) {
-    if (Number(tid) === process.pid) continue;
-    try { ns += Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]); } catch { /* thread gone */ }
-  }
-  return ns / 1e6;
-}
-const cores = cpus().length;
 
 const ctx = await getDevice();
 console.log(`adapter: ${describeAdapter(ctx.adapter)}`);

@@ -7,6 +7,7 @@ import { nodePlatform, releaseDevice } from '../src/platform/node.ts';
 import { Trans3DHead } from '../src/model/trans3dhead.ts';
 import { decodeImage } from '../src/platform/node-io.ts';
 import type { NodeTiming } from '../src/graph/compile.ts';
+import { cores, workerCpuMs } from './cpu-time.ts';
 
 const arg = (name: string, def?: string) => { const i = process.argv.indexOf(name); return i > 0 ? process.argv[i + 1] : def; };
 const maxFrames = Number(arg('--frames', '20'));
@@ -33,18 +34,23 @@ async function measure(batch: number) {
   await model.runBatch(images);
   const firstMs = performance.now() - tf;
   await model.runBatch(images); // warm-up
-  const ms: number[] = [];
+  const ms: number[] = [], cpu: number[] = [];
   const start = performance.now();
   while (ms.length < maxFrames && (performance.now() - start) / 1000 < maxSeconds) {
     const t = performance.now();
+    const c = workerCpuMs();
     await model.runBatch(images);
     ms.push(performance.now() - t);
+    if (c !== null) cpu.push(workerCpuMs()! - c);
     progress(`batch ${batch}: frame ${ms.length}, ${pct(ms, 0.5).toFixed(1)} ms median`);
   }
   progress('');
   const { profile } = await model.profile(image, {}, batch);
   const median = pct(ms, 0.5);
+  // On a CPU adapter the workers' CPU time / cores is what a frame costs on an idle machine.
+  const idleMs = model.ctx.adapter.isFallbackAdapter && cpu.length ? pct(cpu, 0.5) / cores : undefined;
   return {
+    idleEstimate: idleMs === undefined ? undefined : { msPerFrame: idleMs, fps: (1000 * batch) / idleMs, gflopsPerS: cg.flops / 1e6 / idleMs, cores },
     batch, frames: ms.length, msMedian: median, msP10: pct(ms, 0.1), msP90: pct(ms, 0.9),
     fps: (1000 * batch) / median, buildMs, firstFrameMs: firstMs, gpuMs: profile.gpuMs,
     gflops: cg.flops / 1e9, achievedGflops: cg.flops / 1e6 / profile.gpuMs,
@@ -77,6 +83,7 @@ for (const batch of [1, bigBatch]) {
   const r = await measure(batch);
   results.push(r);
   console.log(`\nbatch ${batch}: ${r.fps.toFixed(2)} FPS, ${r.msMedian.toFixed(1)} ms/frame median (p10 ${r.msP10.toFixed(1)}, p90 ${r.msP90.toFixed(1)}, ${r.frames} frames)`);
+  if (r.idleEstimate) console.log(`  idle-machine estimate (SwiftShader worker CPU time / ${r.idleEstimate.cores} cores): ${r.idleEstimate.msPerFrame.toFixed(1)} ms/frame, ${r.idleEstimate.fps.toFixed(2)} FPS, ${r.idleEstimate.gflopsPerS.toFixed(2)} GFLOP/s`);
   console.log(`  GPU ${r.gpuMs.toFixed(1)} ms (timestamps), ${r.gflops.toFixed(2)} GFLOP -> ${r.achievedGflops.toFixed(2)} GFLOP/s; readback and host ${Math.max(0, r.msMedian - r.gpuMs).toFixed(1)} ms`);
   console.log(`  build ${r.buildMs.toFixed(0)} ms (pipelines, buffers, bind groups), first frame ${r.firstFrameMs.toFixed(0)} ms, ${r.dispatches} dispatches in one pass`);
   console.log(`  memory: intermediates ${(r.memory.intermediatesPeakBytes / 2 ** 20).toFixed(1)} MiB planned (${(r.memory.intermediatesTotalBytes / 2 ** 20).toFixed(1)} MiB without reuse), weights ${(r.memory.weightBytes / 2 ** 20).toFixed(1)} MiB`);
