@@ -7,6 +7,7 @@ import type { FlameArrays } from '../src/io/flame.ts';
 import { ndarrayToFloat32, parseNpy, readNpz } from '../src/io/numpy.ts';
 import { readSafetensors, writeSafetensors } from '../src/io/safetensors.ts';
 import type { WritableTensor } from '../src/io/safetensors.ts';
+import { throwsWFE } from './io-helpers.ts';
 
 const fixture = (name: string) => new Uint8Array(readFileSync(new URL(`./fixtures/io/${name}`, import.meta.url)));
 const want = JSON.parse(new TextDecoder().decode(fixture('flame_expected.json'))) as Record<string, number[]> & { V: number; F: number; J: number; K: number };
@@ -15,16 +16,6 @@ const landmarkFiles = () => [
   { bytes: fixture('flame_dynamic_embedding.npy'), file: 'flame_dynamic_embedding.npy' },
 ];
 
-function throwsWFE(fn: () => unknown, ...parts: string[]): WeightFileError {
-  try {
-    fn();
-  } catch (e) {
-    if (!(e instanceof WeightFileError)) throw new Error(`expected WeightFileError, got ${(e as Error)?.stack ?? e}`);
-    for (const p of parts) assert.ok(e.message.includes(p), `message ${JSON.stringify(e.message)} lacks ${JSON.stringify(p)}`);
-    return e;
-  }
-  throw new Error('expected a WeightFileError, nothing was thrown');
-}
 
 function same(actual: ArrayLike<number>, expected: number[], key: string) {
   assert.is(actual.length, expected.length, `${key} length`);

@@ -11,20 +11,11 @@ import { unpickle } from '../src/io/pickle.ts';
 import { readSafetensors } from '../src/io/safetensors.ts';
 import { readTorchCheckpoint } from '../src/io/torch.ts';
 import { readZip } from '../src/io/zip.ts';
+import { throwsWFE } from './io-helpers.ts';
 
 const fixture = (name: string) => new Uint8Array(readFileSync(new URL(`./fixtures/io/${name}`, import.meta.url)));
 const enc = (s: string) => new TextEncoder().encode(s);
 
-function throwsWFE(fn: () => unknown, ...parts: string[]): WeightFileError {
-  try {
-    fn();
-  } catch (e) {
-    if (!(e instanceof WeightFileError)) throw new Error(`expected WeightFileError, got ${(e as Error)?.stack ?? e}`);
-    for (const p of parts) assert.ok(e.message.includes(p), `message ${JSON.stringify(e.message)} lacks ${JSON.stringify(p)}`);
-    return e;
-  }
-  throw new Error('expected a WeightFileError, nothing was thrown');
-}
 
 /** protocol 2: GLOBAL module.name, one string argument, REDUCE. */
 const callPickle = (module: string, name: string) =>

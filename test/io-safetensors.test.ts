@@ -4,20 +4,10 @@ import * as assert from 'uvu/assert';
 import { WeightFileError } from '../src/io/errors.ts';
 import { readSafetensors, writeSafetensors } from '../src/io/safetensors.ts';
 import { f16ToF32 } from '../src/io/tensor.ts';
+import { throwsWFE } from './io-helpers.ts';
 
 const fixture = (name: string) => new Uint8Array(readFileSync(new URL(`./fixtures/io/${name}`, import.meta.url)));
 
-/** Asserts fn throws a WeightFileError whose message contains every part. */
-function throwsWFE(fn: () => unknown, ...parts: string[]): WeightFileError {
-  try {
-    fn();
-  } catch (e) {
-    if (!(e instanceof WeightFileError)) throw new Error(`expected WeightFileError, got ${(e as Error)?.stack ?? e}`);
-    for (const p of parts) assert.ok(e.message.includes(p), `message ${JSON.stringify(e.message)} lacks ${JSON.stringify(p)}`);
-    return e;
-  }
-  throw new Error('expected a WeightFileError, nothing was thrown');
-}
 
 /** A safetensors file from a header object and body bytes (no validation: for crafting bad files). */
 function craft(header: unknown, body: Uint8Array | number[] = [], headerText?: string): Uint8Array {

@@ -35,11 +35,12 @@ export function layerNormEx(g: Graph, x: Tensor, gamma: Tensor, beta: Tensor, op
   const WG = cpu ? 16 : Math.min(256, Math.max(32, 1 << Math.ceil(Math.log2(Math.min(d, 256)))));
   const gx = cpu ? ceilDiv(rows, WG) : Math.min(rows, g.tuning.maxWorkgroupsPerDim);
   const gy = cpu ? 1 : ceilDiv(rows, gx);
-  const shader = specialize(source, { RESIDUAL: !!opts.residual, PLUS: !!opts.plus });
+  const vec4 = cpu && d % 4 === 0;
+  const shader = specialize(source, { RESIDUAL: !!opts.residual, PLUS: !!opts.plus, VEC4: vec4 });
   const inputs = [x, ...(opts.residual ? [opts.residual] : []), gamma, beta, ...(opts.plus ? [opts.plus] : [])];
   g.add('layernorm', name, inputs, y2 ? [y, y2] : [y], {
     shader, entryPoint: cpu ? 'main_rows' : 'main_wg', constants: { WG },
-    uniforms: uniforms(rows, d, addRows, { f: opts.eps ?? 1e-5 }),
+    uniforms: uniforms(rows, vec4 ? d / 4 : d, addRows, { f: opts.eps ?? 1e-5 }),
     workgroups: [gx, gy, 1],
     flops: 8 * rows * d,
   });

@@ -1,7 +1,7 @@
 // The browser side of the platform split: navigator.gpu.
 import { InputError } from '../model/image.ts';
 import { toBytes, type BytesSource, type Platform, type RawImage } from './types.ts';
-import { adapterReport, deviceDescriptor, NoAdapterError, type DeviceOptions, type GpuContext } from './types.ts';
+import { adapterReport, deviceDescriptor, NoAdapterError, sharedDevice, type DeviceOptions, type GpuContext } from './types.ts';
 
 export async function createDevice(opts: DeviceOptions = {}): Promise<GpuContext & { release(): void }> {
   const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
@@ -15,18 +15,11 @@ export async function createDevice(opts: DeviceOptions = {}): Promise<GpuContext
   };
 }
 
-let shared: Promise<GpuContext & { release(): void }> | null = null;
+const shared = sharedDevice(createDevice);
 
-export function getDevice(opts: DeviceOptions = {}): Promise<GpuContext> {
-  shared ??= createDevice(opts).catch((e) => { shared = null; throw e; });
-  return shared;
-}
-
-export async function releaseDevice(): Promise<void> {
-  const s = shared;
-  shared = null;
-  if (s) (await s.catch(() => null))?.release();
-}
+/** The page-wide device, created on first use. */
+export const getDevice = shared.get;
+export const releaseDevice = shared.release;
 
 
 

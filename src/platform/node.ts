@@ -6,7 +6,7 @@ import { create, globals } from 'webgpu';
 import { cache, decodeImage, loadBytes } from './node-io.ts';
 import type { Platform } from './types.ts';
 import {
-  adapterReport, deviceDescriptor, NoAdapterError,
+  adapterReport, deviceDescriptor, NoAdapterError, sharedDevice,
   type DeviceOptions, type GpuContext,
 } from './types.ts';
 
@@ -100,19 +100,14 @@ export async function createDevice(opts: DeviceOptions = {}): Promise<GpuContext
   };
 }
 
-let shared: Promise<GpuContext & { release(): void }> | null = null;
+const shared = sharedDevice(createDevice);
 
 /** The process-wide device, created on first use. */
-export function getDevice(opts: DeviceOptions = {}): Promise<GpuContext> {
-  shared ??= createDevice(opts).catch((e) => { shared = null; throw e; });
-  return shared;
-}
+export const getDevice = shared.get;
 
 /** Destroys the shared device and every device from createDevice(), so Node can exit. */
 export async function releaseDevice(): Promise<void> {
-  const s = shared;
-  shared = null;
-  if (s) (await s.catch(() => null))?.release();
+  await shared.release();
   for (const h of [...live]) { h.device?.destroy(); h.device = null; h.gpu = null; live.delete(h); }
 }
 

@@ -103,3 +103,19 @@ export interface Platform {
 export function toBytes(src: ArrayBuffer | ArrayBufferView): Uint8Array {
   return src instanceof ArrayBuffer ? new Uint8Array(src) : new Uint8Array(src.buffer, src.byteOffset, src.byteLength);
 }
+
+/** One lazily created, process-wide device per platform; release() destroys it. */
+export function sharedDevice(create: (opts: DeviceOptions) => Promise<GpuContext & { release(): void }>) {
+  let shared: Promise<GpuContext & { release(): void }> | null = null;
+  return {
+    get(opts: DeviceOptions = {}): Promise<GpuContext> {
+      shared ??= create(opts).catch((e) => { shared = null; throw e; });
+      return shared;
+    },
+    async release(): Promise<void> {
+      const s = shared;
+      shared = null;
+      if (s) (await s.catch(() => null))?.release();
+    },
+  };
+}
