@@ -20,7 +20,7 @@ const decoded = decodeImageBytes(new Uint8Array(readFileSync(PHOTO)));
 const image = { data: decoded.data as Uint8Array, width: decoded.width, height: decoded.height };
 // Frames in the long run: 2000 by default; bounded in time so CI stays inside its budget.
 const FRAMES = Number(process.env.LONG_RUN_FRAMES ?? 2000);
-const LONG_RUN_SECONDS = Number(process.env.LONG_RUN_SECONDS ?? 300);
+const LONG_RUN_SECONDS = Number(process.env.LONG_RUN_SECONDS ?? 720);
 
 const same = (a: Float32Array, b: Float32Array) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
 
