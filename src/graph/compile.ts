@@ -106,8 +106,6 @@ export class CompiledGraph {
   private queue: Promise<unknown> = Promise.resolve();
   private lost: string | null = null;
   private disposed = false;
-  /** Wall time of the last run, used to sleep instead of spinning in Dawn (see busyWaits). */
-  private lastMs = 0;
 
   private constructor(readonly ctx: GpuContext, readonly graph: Graph, readonly weights: WeightCache) {
     this.order = orderNodes(graph);
@@ -274,19 +272,16 @@ export class CompiledGraph {
       encoder.copyBufferToBuffer(this.queryBuffer!, 0, this.queryReadback!, 0, 16 * this.steps.length);
     }
     for (const o of this.outputs) encoder.copyBufferToBuffer(o.source, 0, this.readback, o.offset, Math.ceil(o.bytes / 4) * 4);
-    const t0 = performance.now();
     device.queue.submit([encoder.finish()]);
-    if (this.ctx.busyWaits && this.lastMs > 2 && !profile) await sleep(this.lastMs * 0.9);
     try {
-      await this.readback.mapAsync(GPUMapMode.READ);
-      if (profile) await this.queryReadback!.mapAsync(GPUMapMode.READ);
+      await this.ctx.settle(() => this.readback.mapAsync(GPUMapMode.READ));
+      if (profile) await this.ctx.settle(() => this.queryReadback!.mapAsync(GPUMapMode.READ));
     } catch (e) {
       // A device lost mid-run rejects the map; say which it was.
       await Promise.race([this.ctx.device.lost, sleep(50)]);
       if (this.lost !== null || this.disposed) throw new DeviceLostError(this.lost ?? 'the model was disposed during the run');
       throw e;
     }
-    if (!profile) this.lastMs = performance.now() - t0;
     if (this.lost !== null) throw new DeviceLostError(this.lost);
     const mapped = this.readback.getMappedRange();
     const outputs: Record<string, Float32Array> = {};

@@ -10,7 +10,7 @@ export async function createDevice(opts: DeviceOptions = {}): Promise<GpuContext
   if (!adapter) throw new NoAdapterError('WebGPU is present but no adapter was found: the GPU may be blocklisted; check chrome://gpu.');
   const device = await adapter.requestDevice(deviceDescriptor(adapter));
   return {
-    device, adapter: adapterReport(adapter, 'browser', false), timestamps: device.features.has('timestamp-query'), busyWaits: false,
+    device, adapter: adapterReport(adapter, 'browser', false), timestamps: device.features.has('timestamp-query'), settle: (start) => start(),
     release() { device.destroy(); },
   };
 }

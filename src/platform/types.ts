@@ -19,8 +19,12 @@ export interface GpuContext {
   adapter: AdapterReport;
   /** Whether timestamp queries work on this device (profile mode needs them). */
   timestamps: boolean;
-  /** Dawn in Node spins the main thread while a GPU promise is pending, so waiters sleep first. */
-  busyWaits: boolean;
+  /**
+   * Awaits a GPU promise (mapAsync). Dawn in Node polls for it in a setImmediate loop that takes
+   * a whole CPU core, which on a CPU adapter is taken from the GPU work itself; Node's settle
+   * polls every millisecond instead. Browsers await directly.
+   */
+  settle<T>(start: () => Promise<T>): Promise<T>;
 }
 
 export interface DeviceOptions {
