@@ -2,7 +2,14 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { describeAdapter } from '../src/platform/types.ts';
+import { readFileSync } from 'node:fs';
+import { Graph } from '../src/graph/graph.ts';
+import { CompiledGraph } from '../src/graph/compile.ts';
+import { tuningFor } from '../src/graph/tuning.ts';
+import { gemm } from '../src/kernels/gemm.ts';
 import { gpu } from './helpers.ts';
+
+const realSetImmediate = setImmediate;
 
 const child = (args: string[], env: Record<string, string> = {}) => spawnSync(process.execPath,
   ['--import', './scripts/register.mjs', 'test/child/run-and-exit.ts', ...args],
@@ -31,6 +38,27 @@ test('a Node process using the GPU ends by itself, cleanly, with or without rele
     assert.is(r.status, 0, `child ${args} exit ${r.status}: ${r.stdout}${r.stderr}`);
     assert.match(r.stdout, /result 16/);
   }
+});
+
+test('awaiting GPU work does not spin the main thread (Dawn polls on a 1 ms timer while we wait)', async () => {
+  const ctx = await gpu();
+  const g = new Graph(tuningFor(ctx));
+  let t = g.input('a', [512, 512]);
+  const w = g.weight('w', [512, 512], new Float32Array(512 * 512).fill(1 / 512));
+  for (let i = 0; i < 4; i++) t = gemm(g, t, w, { name: `l${i}` });
+  g.output('c', t);
+  const cg = await CompiledGraph.create(ctx, g);
+  const x = new Float32Array(512 * 512).fill(1);
+  await cg.run({ a: x });
+  const mainCpuMs = () => Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+  const c0 = mainCpuMs(), t0 = performance.now();
+  const { c } = await cg.run({ a: x });
+  const wall = performance.now() - t0, cpu = mainCpuMs() - c0;
+  assert.ok(Math.abs(c[0] - 1) < 1e-4, 'computed');
+  assert.ok(setImmediate === realSetImmediate, 'setImmediate restored after the wait');
+  // A spinning wait costs ~100% of the wall time on the main thread.
+  assert.ok(wall < 50 || cpu < 0.35 * wall, `main thread used ${cpu.toFixed(0)} ms of CPU in a ${wall.toFixed(0)} ms wait`);
+  await cg.dispose();
 });
 
 test('no adapter at all: a clear NoAdapterError saying what to install', () => {
