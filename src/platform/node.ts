@@ -31,15 +31,18 @@ function mayHaveGpu(): boolean {
 // instead of spinning a core (measured on SwiftShader: a 1024^3 GEMM 2.3 s -> 1.5 s wall,
 // main-thread CPU 500 ms -> 100 ms).
 let settling = 0;
-const realSetImmediate = globalThis.setImmediate;
+let outerSetImmediate = globalThis.setImmediate;
 const politeSetImmediate = ((fn: (...a: unknown[]) => void, ...args: unknown[]) => setTimeout(fn, 1, ...args)) as unknown as typeof setImmediate;
 
 async function settle<T>(start: () => Promise<T>): Promise<T> {
-  if (settling++ === 0) globalThis.setImmediate = politeSetImmediate;
+  if (settling++ === 0) {
+    outerSetImmediate = globalThis.setImmediate;
+    globalThis.setImmediate = politeSetImmediate;
+  }
   try {
     return await start();
   } finally {
-    if (--settling === 0) globalThis.setImmediate = realSetImmediate;
+    if (--settling === 0) globalThis.setImmediate = outerSetImmediate;
   }
 }
 
