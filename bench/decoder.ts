@@ -1,13 +1,14 @@
 // Decoder branches' GPU time (profile mode, per-node timestamps, median of repeats) at full size
 // (d 256, 8 heads, FFN 2048, 2 layers, 413 / 68 queries, 64 memory tokens), seeded weights.
 //   node --import ./scripts/register.mjs bench/decoder.ts [--batches 1,8] [--repeats 5] [--toggles disable_robustness] [--detail]
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { getDevice, releaseDevice } from '../src/platform/node.ts';
 import { describeAdapter } from '../src/platform/types.ts';
 import { Graph } from '../src/graph/graph.ts';
 import { CompiledGraph, type NodeTiming } from '../src/graph/compile.ts';
 import { tuningFor } from '../src/graph/tuning.ts';
 import type { StateDict } from '../src/io/tensor.ts';
+import { cores, workerCpuMs } from './cpu-time.ts';
 import { branchShapes, buildLandmarkBranch, buildParamsBranch, type DecoderConfig } from '../src/model/decoder.ts';
 
 const arg = (name: string) => { const i = process.argv.indexOf(name); return i > 0 ? process.argv[i + 1] : undefined; };
@@ -33,25 +34,6 @@ function weights(): StateDict {
   return sd;
 }
 
-/**
- * CPU seconds used by this process's threads other than the main one: on a CPU adapter
- * (SwiftShader) that is the kernels' work, a figure that other load on the machine does not
- * inflate the way it inflates wall and timestamp times. Linux only; null elsewhere.
- */
-function workerCpuSeconds(): number | null {
-  if (!existsSync('/proc/self/task')) return null;
-  let ticks = 0;
-  for (const tid of readdirSync('/proc/self/task')) {
-    if (Number(tid) === process.pid) continue;
-    try {
-      const st = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(f[11]) + Number(f[12]);
-    } catch { /* thread exited */ }
-  }
-  return ticks / 100;
-}
-
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const ctx = await getDevice(toggles ? { enableToggles: toggles.split(',') } : {});
@@ -69,32 +51,41 @@ for (const B of batches) {
   await cg.profile({ memory });
   const runs: NodeTiming[][] = [];
   for (let i = 0; i < repeats; i++) runs.push((await cg.profile({ memory })).nodes);
-  const walls: number[] = [];
+  const walls: number[] = [], cpuRuns: number[] = [];
   await cg.run({ memory });
-  const cpu0 = workerCpuSeconds();
-  for (let i = 0; i < repeats; i++) { const t0 = performance.now(); await cg.run({ memory }); walls.push(performance.now() - t0); }
-  const cpu1 = workerCpuSeconds();
+  for (let i = 0; i < repeats; i++) {
+    const c0 = workerCpuMs();
+    const t0 = performance.now();
+    await cg.run({ memory });
+    walls.push(performance.now() - t0);
+    if (c0 !== null) cpuRuns.push(workerCpuMs()! - c0);
+  }
+  // CPU adapter: the workers' CPU time spread over the idle cores estimates an idle machine.
+  const idleMs = ctx.adapter.isFallbackAdapter && cpuRuns.length ? Math.min(...cpuRuns) / cores : null;
   const stageMs = (pre: string) => median(runs.map((r) => r.filter((n) => n.stage.startsWith(pre)).reduce((a, n) => a + n.ms, 0)));
   const stageFlops = (pre: string) => runs[0].filter((n) => n.stage.startsWith(pre)).reduce((a, n) => a + n.flops, 0);
+  const both = stageMs('params_branch') + stageMs('landmark_branch');
   for (const st of ['params_branch', 'landmark_branch']) {
     const ms = stageMs(st), gf = stageFlops(st) / 1e9;
-    console.log(`B${B} ${st}: ${ms.toFixed(1)} ms GPU, ${gf.toFixed(3)} GFLOP, ${(gf / ms * 1e3).toFixed(2)} GFLOP/s, ${runs[0].filter((n) => n.stage.startsWith(st)).length} dispatches`);
+    const idle = idleMs !== null ? `; idle-machine estimate ${(idleMs * ms / both).toFixed(0)} ms (${(gf / (idleMs * ms / both) * 1e3).toFixed(2)} GFLOP/s)` : '';
+    console.log(`B${B} ${st}: ${ms.toFixed(1)} ms GPU (profile), ${gf.toFixed(3)} GFLOP, ${(gf / ms * 1e3).toFixed(2)} GFLOP/s, ${runs[0].filter((n) => n.stage.startsWith(st)).length} dispatches${idle}`);
   }
-  const cpuNote = ctx.adapter.isFallbackAdapter && cpu0 !== null && cpu1 !== null
-    ? `, ${((cpu1 - cpu0) / repeats * 1000).toFixed(0)} ms of SwiftShader worker CPU time per run()` : '';
-  console.log(`B${B} both branches: ${(stageMs('params_branch') + stageMs('landmark_branch')).toFixed(1)} ms GPU (profile), ${median(walls).toFixed(1)} ms wall per run() (one pass, incl. upload/readback)${cpuNote}; median of ${repeats}`);
+  const cpuNote = idleMs !== null ? `; worker CPU time ${(idleMs * cores).toFixed(0)} ms per run() = ${idleMs.toFixed(0)} ms on ${cores} idle cores (min of ${repeats})` : '';
+  console.log(`B${B} both branches: ${both.toFixed(1)} ms GPU (profile), ${median(walls).toFixed(1)} ms wall per run() (one pass, incl. upload/readback, median of ${repeats})${cpuNote}`);
   if (process.platform === 'linux') {
     const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
     console.log(`  machine load average ${load} (timings above include other processes' contention)`);
   }
+  // Per node: median over the repeats, then summed per kernel (one slow outlier run is noise here).
+  const nodeMs = runs[0].map((_, i) => median(runs.map((r) => r[i].ms)));
   const byKernel = new Map<string, { ms: number; flops: number; n: number }>();
-  for (const n of runs[runs.length - 1]) {
+  runs[0].forEach((n, i) => {
     const e = byKernel.get(n.kernel) ?? { ms: 0, flops: 0, n: 0 };
-    e.ms += n.ms; e.flops += n.flops; e.n++;
+    e.ms += nodeMs[i]; e.flops += n.flops; e.n++;
     byKernel.set(n.kernel, e);
-  }
+  });
   console.log(`  by kernel: ${[...byKernel].map(([k, e]) => `${k} ${e.ms.toFixed(1)} ms (${e.n}x, ${(e.flops / e.ms / 1e6).toFixed(2)} GFLOP/s)`).join(', ')}`);
-  if (detail) for (const n of runs[runs.length - 1]) console.log(`  ${n.name.padEnd(56)} ${n.ms.toFixed(2).padStart(8)} ms ${(n.flops / n.ms / 1e6).toFixed(2).padStart(6)} GFLOP/s`);
+  if (detail) runs[0].forEach((n, i) => console.log(`  ${n.name.padEnd(56)} ${nodeMs[i].toFixed(2).padStart(8)} ms ${(n.flops / nodeMs[i] / 1e6).toFixed(2).padStart(6)} GFLOP/s`));
   cg.dispose();
   cg.weights.dispose();
 }
