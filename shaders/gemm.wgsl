@@ -17,13 +17,19 @@
 @group(0) @binding(#) var<storage, read> a: array<f32>;
 @group(0) @binding(#) var<storage, read> b: array<f32>;
 //#endif
+//#if VEC4
+// The epilogue also works on vec4s (N % 4 == 0): a quarter of the loads, checks and stores.
+alias E = vec4f;
+//#else
+alias E = f32;
+//#endif
 //#if BIAS
-@group(0) @binding(#) var<storage, read> bias: array<f32>;
+@group(0) @binding(#) var<storage, read> bias: array<E>;
 //#endif
 //#if RESIDUAL
-@group(0) @binding(#) var<storage, read> residual: array<f32>;
+@group(0) @binding(#) var<storage, read> residual: array<E>;
 //#endif
-@group(0) @binding(#) var<storage, read_write> c: array<f32>;
+@group(0) @binding(#) var<storage, read_write> c: array<E>;
 
 struct Params { M: u32, N: u32, K: u32, strideA: u32, strideB: u32, strideC: u32 }
 @group(0) @binding(#) var<uniform> p: Params;
@@ -34,21 +40,29 @@ const BK: u32 = {{BK}};
 override WG_X: u32 = 8u;
 override WG_Y: u32 = 8u;
 
-fn emit(z: u32, r: u32, col: u32, acc: f32) {
+// bias + residual + ReLU, then the store, for output element (or vec4 of elements) `col`.
+fn emit(z: u32, r: u32, col: u32, acc: E) {
   var v = acc;
 //#if BIAS
   v += bias[col];
 //#endif
-  let o = z * p.strideC + r * p.N + col;
+  let o = z * p.strideC / WIDTH + r * (p.N / WIDTH) + col;
 //#if RESIDUAL
   v += residual[o];
 //#endif
 //#if RELU
-  v = max(v, 0.0);
+  v = max(v, E(0.0));
 //#endif
   c[o] = v;
 }
 
+//#if VEC4
+const WIDTH = 4u;
+fn store4(z: u32, r: u32, col: u32, v: vec4f) {
+  if (r < p.M && col < p.N) { emit(z, r, col / 4u, v); }
+}
+//#else
+const WIDTH = 1u;
 fn store4(z: u32, r: u32, col: u32, v: vec4f) {
   if (r >= p.M) { return; }
   if (col < p.N) { emit(z, r, col, v.x); }
@@ -56,6 +70,7 @@ fn store4(z: u32, r: u32, col: u32, v: vec4f) {
   if (col + 2u < p.N) { emit(z, r, col + 2u, v.z); }
   if (col + 3u < p.N) { emit(z, r, col + 3u, v.w); }
 }
+//#endif
 
 //#if !VEC4
 // Register tile: TM rows x TN4 vec4 columns, unrolled into named variables by //#for.
