@@ -21,18 +21,12 @@ import { layerNorm, layerNormEx } from '../kernels/layernorm.ts';
 import { meanTokens } from '../kernels/mean.ts';
 import { qamem, qamemWeightLayout } from '../kernels/qamem.ts';
 import type { StateDict } from '../io/tensor.ts';
+import type { Trans3DHeadConfig } from './config.ts';
 import { sinePositionEmbedding } from './posenc.ts';
 
 /** The config fields the decoder reads (SPEC "Config"; a full config object fits). */
-export interface DecoderConfig {
-  d_model: number;
-  nhead: number;
-  dim_feedforward: number;
-  num_layers: number;
-  num_params: number;
-  num_landmarks: number;
-  image_size?: number;
-}
+export type DecoderConfig = Pick<Trans3DHeadConfig, 'd_model' | 'nhead' | 'dim_feedforward' | 'num_layers' | 'num_params' | 'num_landmarks'>
+  & Partial<Pick<Trans3DHeadConfig, 'image_size'>>;
 
 export interface BranchOptions {
   /** Memory token grid for the positional encoding (default: square, sqrt(S) x sqrt(S)). */
