@@ -8,6 +8,7 @@ import { readTorchCheckpoint } from '../src/io/torch.ts';
 import type { StateDict } from '../src/io/tensor.ts';
 import { branchRef, posEmbedRef } from './reference/decoder.ts';
 import { assertClose, newGraph, randomArray, runGraph } from './helpers.ts';
+import { runBranches } from './decoder-helpers.ts';
 
 // LayerNorm-scale outputs (O(1)) after ~10 f32 ops of K <= 2048 terms each.
 const TOL_OUT = { atol: 1e-4, rtol: 1e-4 };
@@ -111,15 +112,7 @@ test('decoder: PyTorch small fixture (memory -> params_out, landmark_out, params
   for (const [mk, pk, lk] of [['memory', 'params', 'landmarks_crop'], ['batch_memory', 'batch_params', 'batch_landmarks_crop']]) {
     const mem = get(mk);
     const B = mem.shape[0];
-    const g = await newGraph();
-    const m = g.input('memory', mem.shape);
-    const pb = buildParamsBranch(g, m, sd, cfg);
-    const lb = buildLandmarkBranch(g, m, sd, cfg);
-    g.output('params', pb.params);
-    g.output('landmarks', lb.landmarks);
-    pb.outs.forEach((t, l) => g.output(`p${l}`, t));
-    lb.outs.forEach((t, l) => g.output(`l${l}`, t));
-    const out = await runGraph(g, { memory: mem.data });
+    const out = await runBranches(sd, cfg, mem);
     if (mk === 'memory') {
       for (const [key, pre] of [['params_out', 'p'], ['landmark_out', 'l']]) {
         const e = get(key);

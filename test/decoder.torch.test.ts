@@ -5,9 +5,10 @@ import { test } from 'uvu';
 import { existsSync, readFileSync } from 'node:fs';
 import { readSafetensors } from '../src/io/safetensors.ts';
 import { readTorchCheckpoint } from '../src/io/torch.ts';
-import { buildLandmarkBranch, buildParamsBranch, type DecoderConfig } from '../src/model/decoder.ts';
+import type { DecoderConfig } from '../src/model/decoder.ts';
 import { sinePositionEmbedding } from '../src/model/posenc.ts';
-import { assertClose, newGraph, runGraph } from './helpers.ts';
+import { assertClose } from './helpers.ts';
+import { runBranches } from './decoder-helpers.ts';
 
 const DIR = '.cache/torch-full';
 // LayerNorm-scale outputs (out[l], O(1)) and the params head: max abs error 1e-4.
@@ -45,15 +46,7 @@ test('decoder branches at full size equal PyTorch (params_out, landmark_out, par
   assertClose(sinePositionEmbedding(Math.sqrt(S), Math.sqrt(S), cfg.d_model), get('pos').data, { atol: 1e-6, rtol: 0 }, 'pos vs PyTorch');
   for (const [mk, pk, lk] of [['memory', 'params', 'landmarks_crop'], ['batch_memory', 'batch_params', 'batch_landmarks_crop']]) {
     const mem = get(mk);
-    const g = await newGraph();
-    const m = g.input('memory', mem.shape);
-    const pb = buildParamsBranch(g, m, sd, cfg);
-    const lb = buildLandmarkBranch(g, m, sd, cfg);
-    g.output('params', pb.params);
-    g.output('landmarks', lb.landmarks);
-    pb.outs.forEach((t, l) => g.output(`p${l}`, t));
-    lb.outs.forEach((t, l) => g.output(`l${l}`, t));
-    const out = await runGraph(g, { memory: mem.data });
+    const out = await runBranches(sd, cfg, mem);
     const report: string[] = [];
     if (mk === 'memory') {
       for (const [key, pre] of [['params_out', 'p'], ['landmark_out', 'l']]) {

@@ -6,7 +6,7 @@ import { gemm } from '../src/kernels/gemm.ts';
 import { layerNorm } from '../src/kernels/layernorm.ts';
 import { gemmRef } from './reference/gemm.ts';
 import { layerNormRef } from './reference/layernorm.ts';
-import { assertClose, gpu, newGraph, randomArray, runGraph } from './helpers.ts';
+import { assertClose, gpu, newGraph, randomArray, runGraph, trackLiveBuffers } from './helpers.ts';
 
 // linear -> relu -> linear -> layernorm, the executor's reference graph.
 async function smallGraph(B: number, D: number, H: number) {
@@ -98,17 +98,7 @@ test('executor: profile() times every node and returns the same outputs', async 
 
 test('executor: dispose() destroys every buffer the graph owns; weights are shared once', async () => {
   const ctx = await gpu();
-  const dev = ctx.device as unknown as { createBuffer: (d: GPUBufferDescriptor) => GPUBuffer };
-  const create = dev.createBuffer;
-  let live = 0;
-  dev.createBuffer = (d: GPUBufferDescriptor) => {
-    const b = create.call(ctx.device, d);
-    live++;
-    const destroy = b.destroy.bind(b);
-    let done = false;
-    b.destroy = () => { if (!done) { done = true; live--; } destroy(); };
-    return b;
-  };
+  const buffers = trackLiveBuffers(ctx);
   try {
     const { g } = await smallGraph(4, 8, 12);
     const cg = await CompiledGraph.create(ctx, g);
@@ -116,9 +106,9 @@ test('executor: dispose() destroys every buffer the graph owns; weights are shar
     assert.is(cg.weights.count, 6, 'six weights uploaded once for both graphs');
     await cg.run({ x: randomArray(32, 1) });
     await cg.dispose(); await cg2.dispose(); cg.weights.dispose();
-    assert.is(live, 0, `${live} buffers left alive`);
+    assert.is(buffers.live(), 0, `${buffers.live()} buffers left alive`);
   } finally {
-    dev.createBuffer = create;
+    buffers.restore();
   }
 });
 

@@ -69,3 +69,22 @@ export function maxAbs(a: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
   return m;
 }
+
+/**
+ * Counts the GPU buffers created on ctx's device and not yet destroyed, until restore().
+ * Used to prove that dispose() frees everything.
+ */
+export function trackLiveBuffers(ctx: GpuContext): { live(): number; restore(): void } {
+  const dev = ctx.device as unknown as { createBuffer: (d: GPUBufferDescriptor) => GPUBuffer };
+  const create = dev.createBuffer;
+  let live = 0;
+  dev.createBuffer = (d: GPUBufferDescriptor) => {
+    const b = create.call(ctx.device, d);
+    live++;
+    const destroy = b.destroy.bind(b);
+    let done = false;
+    b.destroy = () => { if (!done) { done = true; live--; } destroy(); };
+    return b;
+  };
+  return { live: () => live, restore: () => { dev.createBuffer = create; } };
+}

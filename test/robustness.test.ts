@@ -11,7 +11,7 @@ import { Trans3DHead } from '../src/model/trans3dhead.ts';
 import { DeviceLostError } from '../src/graph/compile.ts';
 import { decodeImageBytes } from '../src/platform/node-io.ts';
 import { config } from './model-helpers.ts';
-import { gpu } from './helpers.ts';
+import { gpu, trackLiveBuffers } from './helpers.ts';
 
 const DIR = 'test/fixtures/small';
 const PHOTO = 'test/fixtures/astronaut-head.png';
@@ -97,28 +97,18 @@ test('device loss: a clear DeviceLostError on the next call; a model rebuilt on 
 
 test('dispose() frees every GPU buffer (counted)', async () => {
   const ctx = await gpu();
-  const dev = ctx.device as unknown as { createBuffer: (d: GPUBufferDescriptor) => GPUBuffer };
-  const create = dev.createBuffer;
-  let live = 0;
-  dev.createBuffer = (d) => {
-    const buf = create.call(ctx.device, d);
-    live++;
-    const destroy = buf.destroy.bind(buf);
-    let done = false;
-    buf.destroy = () => { if (!done) { done = true; live--; } destroy(); };
-    return buf;
-  };
+  const buffers = trackLiveBuffers(ctx);
   try {
     const model = await Trans3DHead.create(nodePlatform, { ...opts(), device: ctx });
     await model.run(image);
     await model.run(image, { box: { x: 0, y: 0, width: 100, height: 100 } });
     await model.runBatch([image, image]);
-    assert.ok(live > 0);
+    assert.ok(buffers.live() > 0);
     await model.dispose();
-    assert.is(live, 0, `${live} GPU buffers left after dispose()`);
+    assert.is(buffers.live(), 0, `${buffers.live()} GPU buffers left after dispose()`);
     try { await model.run(image); assert.unreachable(); } catch (e) { assert.match((e as Error).message, /disposed/); }
   } finally {
-    dev.createBuffer = create;
+    buffers.restore();
   }
 });
 
