@@ -129,7 +129,7 @@ export class CompiledGraph {
   private async build(label: string): Promise<void> {
     const { device } = this.ctx;
     const g = this.graph;
-    const maxBinding = Number(this.ctx.adapter.limits.maxStorageBufferBindingSize) || 134217728;
+    const maxBinding = this.ctx.device.limits.maxStorageBufferBindingSize;
     device.pushErrorScope('validation');
     device.pushErrorScope('out-of-memory');
 
@@ -164,7 +164,7 @@ export class CompiledGraph {
     };
 
     // All uniform blocks share one buffer at aligned offsets.
-    const align = this.ctx.adapter.limits.minUniformBufferOffsetAlignment || 256;
+    const align = this.ctx.device.limits.minUniformBufferOffsetAlignment;
     const uniformOffsets = new Map<number, number>();
     let uniformBytes = 0;
     for (const id of this.order) {

@@ -168,7 +168,7 @@ export class Trans3DHead {
   /** Decodes/validates one image input into pixels. */
   private async pixels(image: unknown): Promise<Pixels> {
     const raw: RawImage = isRawImage(image) ? image : await this.platform.decodeImage(image);
-    return toPixels(raw, Math.min(this.ctx.adapter.limits.maxStorageBufferBindingSize || 134217728, 1 << 30));
+    return toPixels(raw, Math.min(this.ctx.device.limits.maxStorageBufferBindingSize, 1 << 30));
   }
 
   async run(image: unknown, opts: RunOptions = {}): Promise<HeadResult> {
