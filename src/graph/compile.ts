@@ -83,6 +83,32 @@ export function getPipeline(device: GPUDevice, shader: string, entryPoint: strin
   return p;
 }
 
+/**
+ * Every device limit a graph relies on, checked before anything is created, with an error that
+ * says what to change (validation errors from deep inside WebGPU say neither).
+ */
+export function checkLimits(l: GPUSupportedLimits, g: Graph, order: readonly number[], plan: BufferPlan, label: string): void {
+  const adapterHint = 'use a smaller batch or input, or an adapter with higher limits';
+  for (const s of plan.slots) {
+    if (s.bytes > l.maxBufferSize) throw new Error(`${label}: an intermediate buffer of ${s.bytes} bytes exceeds this device's maxBufferSize (${l.maxBufferSize}); ${adapterHint}`);
+  }
+  for (const id of order) {
+    const n = g.nodes[id];
+    const storage = n.inputs.length + n.outputs.length;
+    if (storage > l.maxStorageBuffersPerShaderStage) throw new Error(`${label}: kernel ${n.kernel} (${n.name}) binds ${storage} storage buffers; this device allows ${l.maxStorageBuffersPerShaderStage} per stage`);
+    for (const t of [...n.inputs, ...n.outputs]) {
+      const bytes = bindingBytes(storageOf(t));
+      if (bytes > l.maxStorageBufferBindingSize) throw new Error(`${label}: tensor ${storageOf(t).name} (${bytes} bytes) exceeds this device's maxStorageBufferBindingSize (${l.maxStorageBufferBindingSize}); ${adapterHint}`);
+      if (bytes > l.maxBufferSize) throw new Error(`${label}: tensor ${storageOf(t).name} (${bytes} bytes) exceeds this device's maxBufferSize (${l.maxBufferSize}); ${adapterHint}`);
+    }
+    const u = n.dispatch.uniforms?.byteLength ?? 0;
+    if (u > l.maxUniformBufferBindingSize) throw new Error(`${label}: kernel ${n.name} has a ${u}-byte uniform block; this device allows ${l.maxUniformBufferBindingSize}`);
+    n.dispatch.workgroups.forEach((w, axis) => {
+      if (w > l.maxComputeWorkgroupsPerDimension) throw new Error(`${label}: kernel ${n.kernel} (${n.name}) dispatches ${w} workgroups along ${'xyz'[axis]}; this device allows ${l.maxComputeWorkgroupsPerDimension}: ${adapterHint}`);
+    });
+  }
+}
+
 export interface NodeTiming { name: string; kernel: string; stage: string; ms: number; flops: number }
 export interface ProfileResult { nodes: NodeTiming[]; gpuMs: number; outputs: Record<string, Float32Array> }
 
@@ -129,7 +155,7 @@ export class CompiledGraph {
   private async build(label: string): Promise<void> {
     const { device } = this.ctx;
     const g = this.graph;
-    const maxBinding = this.ctx.device.limits.maxStorageBufferBindingSize;
+    checkLimits(device.limits, g, this.order, this.plan, label);
     device.pushErrorScope('validation');
     device.pushErrorScope('out-of-memory');
 
@@ -155,7 +181,6 @@ export class CompiledGraph {
 
     const bufferOf = (v: Tensor): GPUBuffer => {
       const t = storageOf(v);
-      if (bindingBytes(t) > maxBinding) throw new Error(`tensor ${t.name} (${bindingBytes(t)} bytes) exceeds this adapter's maxStorageBufferBindingSize (${maxBinding}); use a smaller batch or input`);
       if (t.kind === 'weight') return this.weights.get(t);
       if (t.kind === 'input') return this.inputBuffers.get(t.name)!.buffer;
       const out = outputBuffers.get(t.id);

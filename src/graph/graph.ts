@@ -2,6 +2,8 @@
 // Kernels (src/kernels/*) add nodes through the builder; src/graph/compile.ts turns a graph
 // into pipelines, bind groups and planned buffers once, and runs it many times.
 
+import type { AdapterKind } from '../platform/types.ts';
+
 export type DType = 'f32' | 'u32' | 'i32';
 export type TensorKind = 'input' | 'weight' | 'intermediate';
 export type HostData = Float32Array | Uint32Array | Int32Array;
@@ -53,14 +55,16 @@ export interface Node {
 export interface Tuning {
   /** CPU adapters (SwiftShader): register blocking beats workgroup-memory tiles. */
   cpuLike: boolean;
+  /** The implementation (tile tables differ between SwiftShader's Subzero and lavapipe's LLVM). */
+  adapter: AdapterKind;
   maxWorkgroupStorage: number;
   maxInvocations: number;
   maxWorkgroupsPerDim: number;
-  subgroups: boolean;
+  maxStorageBuffers: number;
 }
 
 export const DEFAULT_TUNING: Tuning = {
-  cpuLike: false, maxWorkgroupStorage: 16384, maxInvocations: 256, maxWorkgroupsPerDim: 65535, subgroups: false,
+  cpuLike: false, adapter: 'gpu', maxWorkgroupStorage: 16384, maxInvocations: 256, maxWorkgroupsPerDim: 65535, maxStorageBuffers: 8,
 };
 
 export function numel(shape: readonly number[]): number {

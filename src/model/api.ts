@@ -19,7 +19,7 @@ export function bindApi(platform: Platform) {
       const m = await createModel(opts);
       try { return await m.run(image, opts); } finally { await m.dispose(); }
     }
-    const key = JSON.stringify([kw, kf, opts.config ?? null, opts.stripPrefix ?? null]);
+    const key = JSON.stringify([kw, kf, opts.config ?? null, opts.stripPrefix ?? null, opts.adapter ?? null, opts.limits ?? null, opts.schedule ?? null]);
     if (!last || last.key !== key) {
       const old = last;
       last = { key, model: createModel(opts) };

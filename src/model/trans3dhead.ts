@@ -2,13 +2,13 @@
 // FLAME outputs (preprocess -> ResNet-50 -> input_proj -> two decoder branches -> FLAME), built
 // once and cached; per run only the pixels and the crop geometry are uploaded.
 import { CompiledGraph, WeightCache, type ProfileResult } from '../graph/compile.ts';
-import { Graph, type Tensor } from '../graph/graph.ts';
-import { tuningFor } from '../graph/tuning.ts';
+import { Graph, type Tensor, type Tuning } from '../graph/graph.ts';
+import { tuningFor, type ScheduleChoice } from '../graph/tuning.ts';
 import { readFlame, type FlameArrays } from '../io/flame.ts';
 import type { StateDict } from '../io/tensor.ts';
 import { gemm } from '../kernels/gemm.ts';
 import { cropGeometry, cropToImage, preprocess, preprocessParams, PREPROCESS_PARAMS, wordsPerImage, type Box, type CropGeometry } from '../kernels/preprocess.ts';
-import type { BytesSource, GpuContext, Platform, RawImage } from '../platform/types.ts';
+import type { AdapterChoice, BytesSource, GpuContext, LimitsMode, Platform, RawImage } from '../platform/types.ts';
 import { describeAdapter } from '../platform/types.ts';
 import { BACKBONE_INPUT_CHANNELS, buildBackbone } from './backbone.ts';
 import { DEFAULT_CONFIG, type Trans3DHeadConfig } from './config.ts';
@@ -31,8 +31,14 @@ export interface CreateModelOptions {
   config?: Partial<Trans3DHeadConfig>;
   /** Prefix to strip from checkpoint keys, e.g. 'module.'. */
   stripPrefix?: string;
-  /** A device to share (default: the platform's shared device). */
+  /** A device to share (default: the platform's shared device for `adapter` and `limits`). */
   device?: GpuContext;
+  /** Node: which adapter (default env TRANS3DHEAD_ADAPTER, else 'auto'); see DeviceOptions. */
+  adapter?: AdapterChoice;
+  /** 'default': a device with the WebGPU spec-default limits only (default env TRANS3DHEAD_LIMITS, else 'adapter'). */
+  limits?: LimitsMode;
+  /** Kernel schedules: 'auto' (by adapter), or force 'cpu' / 'gpu' ones (default env TRANS3DHEAD_SCHEDULE). */
+  schedule?: ScheduleChoice;
   /** Progress while loading: stage name and 0..1. */
   onProgress?: (stage: string, fraction: number) => void;
 }
@@ -89,7 +95,9 @@ export class Trans3DHead {
   private disposed = false;
 
   private constructor(readonly platform: Platform, readonly ctx: GpuContext, readonly config: Trans3DHeadConfig,
-    private readonly sd: StateDict, readonly flame: FlameArrays, readonly synthetic: { weights: boolean; flame: boolean }) {
+    private readonly sd: StateDict, readonly flame: FlameArrays, readonly synthetic: { weights: boolean; flame: boolean },
+    /** Tile shapes and schedules for this device, fixed at creation. */
+    readonly tuning: Tuning) {
     this.weightCache = new WeightCache(ctx.device);
   }
 
@@ -112,8 +120,8 @@ export class Trans3DHead {
     }
     checkFlame(flame, w.config);
     progress('device', 0);
-    const ctx = opts.device ?? await platform.getDevice();
-    return new Trans3DHead(platform, ctx, w.config, w.sd, flame, { weights: w.synthetic, flame: flame.synthetic });
+    const ctx = opts.device ?? await platform.getDevice({ adapter: opts.adapter, limits: opts.limits });
+    return new Trans3DHead(platform, ctx, w.config, w.sd, flame, { weights: w.synthetic, flame: flame.synthetic }, tuningFor(ctx, opts.schedule));
   }
 
   /** The adapter, in one line (CPU adapters say so). */
@@ -141,7 +149,7 @@ export class Trans3DHead {
 
   private async build(width: number, height: number, channels: 3 | 4, batch: number): Promise<BuiltGraph> {
     const cfg = this.config;
-    const g = new Graph(tuningFor(this.ctx));
+    const g = new Graph(this.tuning);
     const words = wordsPerImage(width, height, channels);
     const pixels = g.input('pixels', [batch * words], 'u32');
     const geometry = g.input('geometry', [batch, PREPROCESS_PARAMS]);

@@ -1,16 +1,17 @@
 // The browser side of the platform split: navigator.gpu.
 import { InputError } from '../model/image.ts';
 import { toBytes, type BytesSource, type Platform, type RawImage } from './types.ts';
-import { adapterReport, deviceDescriptor, NoAdapterError, sharedDevice, type DeviceOptions, type GpuContext } from './types.ts';
+import { adapterReport, deviceDescriptor, LIMITS_MODES, NoAdapterError, pickOption, sharedDevice, type DeviceOptions, type GpuContext } from './types.ts';
 
 export async function createDevice(opts: DeviceOptions = {}): Promise<GpuContext & { release(): void }> {
   const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
   if (!gpu) throw new NoAdapterError('This browser has no WebGPU (navigator.gpu is missing). Use a recent Chrome, Edge or Safari, or enable WebGPU in its settings.');
   const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
   if (!adapter) throw new NoAdapterError('WebGPU is present but no adapter was found: the GPU may be blocklisted; check chrome://gpu.');
-  const device = await adapter.requestDevice(deviceDescriptor(adapter));
+  const limits = pickOption('the limits option', opts.limits, LIMITS_MODES, 'adapter');
+  const device = await adapter.requestDevice(deviceDescriptor(adapter, limits));
   return {
-    device, adapter: adapterReport(adapter, 'browser', false), timestamps: device.features.has('timestamp-query'), settle: (start) => start(),
+    device, adapter: adapterReport(adapter, device, 'browser', false, limits), timestamps: device.features.has('timestamp-query'), settle: (start) => start(),
     release() { device.destroy(); },
   };
 }
