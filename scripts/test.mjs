@@ -2,8 +2,11 @@
 // Test runner: one Node process per test file (isolation, and a hang or an unclean exit fails
 // that file instead of the whole run), uvu inside each. Prints the closing line
 // "N passed, N failed" that CI reads.
-//   node scripts/test.mjs                 unit + PyTorch parity + browser tests (the README's command)
-//   node scripts/test.mjs --unit          tests that need only Node and a WebGPU adapter
+// Each group runs on a stated adapter (TRANS3DHEAD_ADAPTER / _LIMITS / _SCHEDULE set for its files):
+//   node scripts/test.mjs                 all groups below (the README's command)
+//   node scripts/test.mjs --unit          tests that need only Node and a WebGPU adapter, on SwiftShader
+//   node scripts/test.mjs --lavapipe      the kernel and executor suites again on lavapipe, with only the
+//                                         WebGPU spec-default limits and the GPU ("tiled") schedules forced
 //   node scripts/test.mjs --torch         PyTorch parity (makes .cache/torch-full first)
 //   node scripts/test.mjs --browser       headless Chromium tests
 //   node scripts/test.mjs test/gemm.test.ts ...   just these files
@@ -13,17 +16,25 @@ import { join } from 'node:path';
 
 const args = process.argv.slice(2);
 const files = args.filter((a) => !a.startsWith('--'));
-const want = (flag) => args.includes(flag) || (!args.some((a) => ['--unit', '--torch', '--browser'].includes(a)) && files.length === 0);
+const GROUP_FLAGS = ['--unit', '--lavapipe', '--torch', '--browser'];
+const unknown = args.filter((a) => a.startsWith('--') && !GROUP_FLAGS.includes(a));
+if (unknown.length) { console.error(`unknown option ${unknown.join(' ')}; use ${GROUP_FLAGS.join(' ')} or test files`); process.exit(2); }
+const want = (flag) => args.includes(flag) || (!args.some((a) => GROUP_FLAGS.includes(a)) && files.length === 0);
+const SWIFTSHADER = { TRANS3DHEAD_ADAPTER: 'swiftshader', TRANS3DHEAD_LIMITS: 'adapter', TRANS3DHEAD_SCHEDULE: 'auto' };
+const LAVAPIPE_SPEC_GPU = { TRANS3DHEAD_ADAPTER: 'lavapipe', TRANS3DHEAD_LIMITS: 'default', TRANS3DHEAD_SCHEDULE: 'gpu' };
+// The suites whose results depend on the adapter: kernels, executor, the model graph.
+const ADAPTER_SUITES = /(^|\/)(attention|backbone|conv2d|decoder|device|elementwise|executor|flame|gemm|layernorm|maxpool|mean|model|preprocess|qamem)\.test\.ts$/;
 const FILE_TIMEOUT_MS = Number(process.env.TEST_FILE_TIMEOUT_MS ?? 15 * 60 * 1000);
 
 const all = readdirSync('test').filter((f) => f.endsWith('.test.ts')).sort().map((f) => join('test', f));
 const browser = existsSync('test/browser') ? readdirSync('test/browser').filter((f) => f.endsWith('.test.ts')).sort().map((f) => join('test/browser', f)) : [];
 const groups = [];
-if (files.length) groups.push(['selected', files]);
+if (files.length) groups.push(['selected', files, {}]);
 else {
-  if (want('--unit')) groups.push(['unit', all.filter((f) => !f.endsWith('.torch.test.ts'))]);
-  if (want('--torch')) groups.push(['torch', all.filter((f) => f.endsWith('.torch.test.ts'))]);
-  if (want('--browser')) groups.push(['browser', browser]);
+  if (want('--unit')) groups.push(['unit on SwiftShader', all.filter((f) => !f.endsWith('.torch.test.ts')), SWIFTSHADER]);
+  if (want('--lavapipe')) groups.push(['kernels on lavapipe, spec-default limits, GPU schedules', all.filter((f) => ADAPTER_SUITES.test(f)), LAVAPIPE_SPEC_GPU]);
+  if (want('--torch')) groups.push(['torch on SwiftShader', all.filter((f) => f.endsWith('.torch.test.ts')), SWIFTSHADER]);
+  if (want('--browser')) groups.push(['browser', browser, {}]);
 }
 
 function torchFixtures() {
@@ -40,10 +51,10 @@ function torchFixtures() {
   return true;
 }
 
-function runFile(file) {
+function runFile(file, env, group) {
   return new Promise((resolve) => {
     const t0 = Date.now();
-    const child = spawn(process.execPath, ['--import', './scripts/register.mjs', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0' } });
+    const child = spawn(process.execPath, ['--import', './scripts/register.mjs', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env, FORCE_COLOR: '0' } });
     let out = '';
     child.stdout.on('data', (d) => { out += d; process.stdout.write(d); });
     child.stderr.on('data', (d) => { out += d; process.stderr.write(d); });
@@ -57,24 +68,29 @@ function runFile(file) {
       let failed = total - passed - skipped;
       if (code !== 0 && failed === 0) failed = 1;
       if (total === 0 && failed === 0) failed = 1;
-      resolve({ file, passed, failed, skipped, code, signal, seconds: (Date.now() - t0) / 1000 });
+      resolve({ file, group, passed, failed, skipped, code, signal, seconds: (Date.now() - t0) / 1000 });
     });
   });
 }
 
 const results = [];
-for (const [name, list] of groups) {
-  if (name === 'torch' && list.length && !torchFixtures()) {
-    for (const file of list) results.push({ file, passed: 0, failed: 1, skipped: 0, code: 1, seconds: 0 });
+for (const [name, list, env] of groups) {
+  if (name.startsWith('torch') && list.length && !torchFixtures()) {
+    for (const file of list) results.push({ file, group: name, passed: 0, failed: 1, skipped: 0, code: 1, seconds: 0 });
     continue;
   }
+  console.log(`\n══ ${name}${Object.keys(env).length ? ` (${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')})` : ''}`);
   for (const file of list) {
     console.log(`\n── ${file}`);
-    results.push(await runFile(file));
+    results.push(await runFile(file, env, name));
   }
 }
+let shown = null;
 console.log('\nfile                                        passed failed  seconds');
-for (const r of results) console.log(`${r.file.padEnd(44)}${String(r.passed).padStart(6)}${String(r.failed).padStart(7)}${r.seconds.toFixed(1).padStart(9)}${r.failed ? '  FAILED' + (r.code ? ` (exit ${r.code ?? r.signal})` : '') : ''}`);
+for (const r of results) {
+  if (r.group !== shown) { shown = r.group; console.log(`[${r.group}]`); }
+  console.log(`${r.file.padEnd(44)}${String(r.passed).padStart(6)}${String(r.failed).padStart(7)}${r.seconds.toFixed(1).padStart(9)}${r.failed ? '  FAILED' + (r.code ? ` (exit ${r.code ?? r.signal})` : '') : ''}`);
+}
 const passed = results.reduce((s, r) => s + r.passed, 0);
 const failed = results.reduce((s, r) => s + r.failed, 0);
 const skipped = results.reduce((s, r) => s + r.skipped, 0);
