@@ -61,7 +61,7 @@ profiles.forEach((p, r) => {
 });
 // On a CPU adapter, the worker CPU time (min over runs, spread over the cores) estimates the
 // time on an otherwise idle machine; stages get it in proportion to their timestamp time.
-const cpuMin = ctx.adapter.isFallbackAdapter && cpuRuns.length ? Math.min(...cpuRuns) / cores : null;
+const cpuMin = ctx.adapter.cpu && cpuRuns.length ? Math.min(...cpuRuns) / cores : null;
 const cpuCols = cpuMin !== null ? '   idle-est ms  GFLOP/s' : '';
 console.log(`\nstage                 GPU ms   GFLOP   GFLOP/s${cpuCols}`);
 const row = (label: string, ms: number, flops: number) => {
@@ -106,7 +106,7 @@ if (!process.argv.includes('--no-gemm')) {
   }
   const f = 2 * M * N * K;
   console.log(`\ngemm ${M}x${N}x${K} (reference, default tiles): ${median(ms).toFixed(1)} ms, ${gflops(f, median(ms))} GFLOP/s` +
-    (ctx.adapter.isFallbackAdapter && cpu.length ? `; worker CPU ${Math.min(...cpu).toFixed(0)} ms = ${gflops(f, Math.min(...cpu) / cores)} GFLOP/s on ${cores} idle cores` : ''));
+    (ctx.adapter.cpu && cpu.length ? `; worker CPU ${Math.min(...cpu).toFixed(0)} ms = ${gflops(f, Math.min(...cpu) / cores)} GFLOP/s on ${cores} idle cores` : ''));
   gc.dispose();
   gc.weights.dispose();
 }

@@ -48,7 +48,7 @@ async function measure(batch: number) {
   const { profile } = await model.profile(image, {}, batch);
   const median = pct(ms, 0.5);
   // On a CPU adapter the workers' CPU time / cores is what a frame costs on an idle machine.
-  const idleMs = model.ctx.adapter.isFallbackAdapter && cpu.length ? pct(cpu, 0.5) / cores : undefined;
+  const idleMs = model.ctx.adapter.cpu && cpu.length ? pct(cpu, 0.5) / cores : undefined;
   return {
     idleEstimate: idleMs === undefined ? undefined : { msPerFrame: idleMs, fps: (1000 * batch) / idleMs, gflopsPerS: cg.flops / 1e6 / idleMs, cores },
     batch, frames: ms.length, msMedian: median, msP10: pct(ms, 0.1), msP90: pct(ms, 0.9),

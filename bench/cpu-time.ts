@@ -2,8 +2,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 
 /**
- * CPU time of every thread but the main one, from /proc (Linux). On a CPU adapter these are
- * SwiftShader's workers, so this is the GPU work's own cost, unlike wall/timestamp time, which
+ * CPU time of every thread but the main one, from /proc (Linux). On a CPU adapter these are the
+ * driver's (SwiftShader's or lavapipe's) workers, so this is the GPU work's own cost, unlike wall/timestamp time, which
  * also counts waiting for other processes on a shared machine. null elsewhere.
  */
 export function workerCpuMs(): number | null {

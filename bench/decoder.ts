@@ -61,7 +61,7 @@ for (const B of batches) {
     if (c0 !== null) cpuRuns.push(workerCpuMs()! - c0);
   }
   // CPU adapter: the workers' CPU time spread over the idle cores estimates an idle machine.
-  const idleMs = ctx.adapter.isFallbackAdapter && cpuRuns.length ? Math.min(...cpuRuns) / cores : null;
+  const idleMs = ctx.adapter.cpu && cpuRuns.length ? Math.min(...cpuRuns) / cores : null;
   const stageMs = (pre: string) => median(runs.map((r) => r.filter((n) => n.stage.startsWith(pre)).reduce((a, n) => a + n.ms, 0)));
   const stageFlops = (pre: string) => runs[0].filter((n) => n.stage.startsWith(pre)).reduce((a, n) => a + n.flops, 0);
   const both = stageMs('params_branch') + stageMs('landmark_branch');

@@ -36,7 +36,7 @@ for (const [M, N, K] of shapes) {
   }
   const m = median(ms);
   // On CPU adapters, SwiftShader's worker CPU time / cores estimates an idle machine's time.
-  const idle = ctx.adapter.isFallbackAdapter && cpu.length ? `; idle-machine estimate ${(2 * M * N * K / (median(cpu) / cores) / 1e6).toFixed(2)} GFLOP/s` : '';
+  const idle = ctx.adapter.cpu && cpu.length ? `; idle-machine estimate ${(2 * M * N * K / (median(cpu) / cores) / 1e6).toFixed(2)} GFLOP/s` : '';
   console.log(`gemm ${M}x${N}x${K} ${JSON.stringify(tiles)}: ${m.toFixed(2)} ms, ${(2 * M * N * K / m / 1e6).toFixed(2)} GFLOP/s (timestamps, median of ${repeats})${idle}`);
   cg.dispose();
   cg.weights.dispose();
