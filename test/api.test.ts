@@ -1,5 +1,6 @@
-// The one-call API: runModel keeps the last model only for the same weights, FLAME, landmark
-// files, config and device (issue 13: other landmark files or another device reused it).
+// The public API over a Platform: runModel keeps the last model only for the same weights, FLAME,
+// landmark files, config and device; model files that cannot be read or do not fit are
+// WeightFileErrors (issue 13).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -7,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bindApi } from '../src/model/api.ts';
 import { InputError } from '../src/model/image.ts';
+import { WeightFileError } from '../src/io/errors.ts';
 import { flameToSafetensors } from '../src/io/flame.ts';
 import { syntheticFlame } from '../src/model/synthetic-flame.ts';
 import { createDevice, nodePlatform } from '../src/platform/node.ts';
@@ -51,6 +53,24 @@ test('runModel reuses its model only for the same files, landmark files, config 
   } finally {
     other.release();
   }
+});
+
+test('model files: unreadable, or a FLAME that does not fit the weights, is a WeightFileError naming the file (not an InputError)', async () => {
+  const { createModel } = bindApi(nodePlatform);
+  const fails = async (opts: Parameters<typeof createModel>[0], ...parts: string[]) => {
+    try { await createModel(opts); } catch (e) {
+      assert.instance(e, WeightFileError, String(e));
+      for (const p of parts) assert.ok((e as Error).message.includes(p), `"${(e as Error).message}" lacks ${p}`);
+      return;
+    }
+    assert.unreachable('no error');
+  };
+  const weights = `${DIR}/model.pth`, cfg = config(DIR);
+  await fails({ weights: '/nonexistent/w.pth' }, '/nonexistent/w.pth', 'cannot load the weights file', 'ENOENT');
+  await fails({ weights, config: cfg, flame: '/nonexistent/f.pkl' }, '/nonexistent/f.pkl', 'cannot load the FLAME file');
+  await fails({ weights, config: cfg, flame: 'test/fixtures/io/flame_fake.pkl', flameLandmarks: ['/nonexistent/l.pkl'] }, '/nonexistent/l.pkl', 'landmark');
+  // The fake FLAME has 6 shape components; the model needs 300 + 100.
+  await fails({ weights, config: cfg, flame: 'test/fixtures/io/flame_fake.pkl' }, 'flame_fake.pkl [shapedirs]: the FLAME model does not fit the weights', '300 + 100', 'found 6');
 });
 
 test.run();
