@@ -113,6 +113,21 @@ test('executor: dispose() destroys every buffer the graph owns; weights are shar
   }
 });
 
+test('executor: a graph without dispatches runs (its outputs are inputs); a run queued before dispose() completes', async () => {
+  const g = await newGraph();
+  const x = g.input('x', [5]);
+  g.output('y', x);
+  const cg = await CompiledGraph.create(await gpu(), g);
+  assert.is(cg.dispatchCount, 0);
+  const data = randomArray(5, 9);
+  assert.equal(Array.from((await cg.run({ x: data })).y), Array.from(data), 'zero dispatches is not "disposed"');
+  const queued = cg.run({ x: data });
+  await cg.dispose();
+  assert.equal(Array.from((await queued).y), Array.from(data));
+  try { await cg.run({ x: data }); assert.unreachable(); } catch (e) { assert.match((e as Error).message, /disposed/); }
+  cg.weights.dispose();
+});
+
 test('executor: bad inputs are rejected with the expected shape', async () => {
   const { g } = await smallGraph(2, 8, 8);
   const cg = await CompiledGraph.create(await gpu(), g);

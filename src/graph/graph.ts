@@ -59,7 +59,7 @@ export interface Tuning {
   subgroups: boolean;
 }
 
-export const DEFAULT_TUNING: Tuning = {
+const DEFAULT_TUNING: Tuning = {
   cpuLike: false, maxWorkgroupStorage: 16384, maxInvocations: 256, maxWorkgroupsPerDim: 65535, subgroups: false,
 };
 
