@@ -54,7 +54,8 @@ function torchFixtures() {
 function runFile(file, env, group) {
   return new Promise((resolve) => {
     const t0 = Date.now();
-    const child = spawn(process.execPath, ['--import', './scripts/register.mjs', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env, FORCE_COLOR: '0' } });
+    // --expose-gc: the leak checks (robustness.test.ts) measure the heap after a full collection.
+    const child = spawn(process.execPath, ['--expose-gc', '--import', './scripts/register.mjs', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env, FORCE_COLOR: '0' } });
     let out = '';
     child.stdout.on('data', (d) => { out += d; process.stdout.write(d); });
     child.stderr.on('data', (d) => { out += d; process.stderr.write(d); });

@@ -1,6 +1,7 @@
 // The `trans3dhead` command line: run, convert, convert-flame, info.
 import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { PNG } from 'pngjs';
 import { flameToSafetensors, readFlame } from './io/flame.ts';
 import { drawOverlay } from './model/overlay.ts';
@@ -25,19 +26,37 @@ the numbers are then not a real prediction.`;
 
 class UsageError extends Error {}
 
-function parse(argv: string[]) {
-  const pos: string[] = [];
-  const opt: Record<string, string[]> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '-h' || a === '--help') { opt.help = ['']; continue; }
-    if (a.startsWith('--')) {
-      const v = argv[++i];
-      if (v === undefined) throw new UsageError(`${a} needs a value`);
-      (opt[a.slice(2)] ??= []).push(v);
-    } else pos.push(a);
+// Each command's options for util.parseArgs in strict mode: an unknown option (a typo), a
+// missing value or a stray argument is a usage error, never silently ignored.
+const str = { type: 'string' } as const;
+const COMMANDS: Record<string, { positionals: boolean; options: NonNullable<ParseArgsConfig['options']> }> = {
+  run: { positionals: true, options: { weights: str, flame: str, 'flame-landmarks': { type: 'string', multiple: true }, box: str, out: str, overlay: str, nhead: str, 'strip-prefix': str } },
+  convert: { positionals: true, options: { 'strip-prefix': str, nhead: str } },
+  'convert-flame': { positionals: true, options: { 'flame-landmarks': { type: 'string', multiple: true } } },
+  info: { positionals: false, options: {} },
+};
+
+interface Args { pos: string[]; one: (k: string) => string | undefined; many: (k: string) => string[] | undefined }
+
+function parse(cmd: string, argv: string[]): Args & { help: boolean } {
+  const spec = COMMANDS[cmd];
+  let values: Record<string, unknown>, positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({ args: argv, options: { ...spec.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: spec.positionals, strict: true }));
+  } catch (e) {
+    throw new UsageError(`${cmd}: ${(e as Error).message}`);
   }
-  return { pos, opt, one: (k: string) => opt[k]?.[opt[k].length - 1] };
+  return {
+    pos: positionals, help: values.help === true,
+    one: (k) => values[k] as string | undefined,
+    many: (k) => values[k] as string[] | undefined,
+  };
+}
+
+function parseNhead(s: string | undefined): { nhead: number } | undefined {
+  if (s === undefined) return undefined;
+  if (!/^\d+$/.test(s) || Number(s) < 1) throw new UsageError(`--nhead ${s}: expected a positive integer`);
+  return { nhead: Number(s) };
 }
 
 /** Writes atomically: nothing appears at `path` unless the whole file was written. */
@@ -59,14 +78,13 @@ function parseBox(s: string | undefined): [number, number, number, number] | und
   return v as [number, number, number, number];
 }
 
-async function run(pos: string[], one: (k: string) => string | undefined, opt: Record<string, string[]>): Promise<void> {
+async function run({ pos, one, many }: Args): Promise<void> {
   if (pos.length === 0) throw new UsageError('run: give at least one image');
   const box = parseBox(one('box'));
   if (one('overlay') && pos.length !== 1) throw new UsageError('--overlay draws one image; run one image at a time');
-  const nhead = one('nhead');
   const model = await Trans3DHead.create(nodePlatform, {
-    weights: one('weights'), flame: one('flame'), flameLandmarks: opt['flame-landmarks'],
-    stripPrefix: one('strip-prefix'), config: nhead ? { nhead: Number(nhead) } : undefined,
+    weights: one('weights'), flame: one('flame'), flameLandmarks: many('flame-landmarks'),
+    stripPrefix: one('strip-prefix'), config: parseNhead(one('nhead')),
   });
   try {
     if (model.synthetic.weights || model.synthetic.flame) {
@@ -105,18 +123,18 @@ async function run(pos: string[], one: (k: string) => string | undefined, opt: R
   }
 }
 
-async function convert(pos: string[], one: (k: string) => string | undefined): Promise<void> {
+async function convert({ pos, one }: Args): Promise<void> {
   if (pos.length !== 2) throw new UsageError('convert: give in.pth and out.safetensors');
+  const config = parseNhead(one('nhead'));
   const bytes = new Uint8Array(await readFile(pos[0]));
-  const nhead = one('nhead');
-  const w = parseWeights(bytes, pos[0], { config: nhead ? { nhead: Number(nhead) } : undefined, stripPrefix: one('strip-prefix') });
+  const w = parseWeights(bytes, pos[0], { config, stripPrefix: one('strip-prefix') });
   await writeAtomic(pos[1], weightsToSafetensors(w.sd, w.config));
   process.stdout.write(`wrote ${pos[1]}: ${w.sd.size} tensors, config ${JSON.stringify(w.config)}\n`);
 }
 
-async function convertFlame(pos: string[], opt: Record<string, string[]>): Promise<void> {
+async function convertFlame({ pos, many }: Args): Promise<void> {
   if (pos.length !== 2) throw new UsageError('convert-flame: give generic_model.pkl (or .npz) and out.safetensors');
-  const landmarks = await Promise.all((opt['flame-landmarks'] ?? []).map(async (f) => ({ bytes: new Uint8Array(await readFile(f)), file: f })));
+  const landmarks = await Promise.all((many('flame-landmarks') ?? []).map(async (f) => ({ bytes: new Uint8Array(await readFile(f)), file: f })));
   const flame = readFlame(new Uint8Array(await readFile(pos[0])), pos[0], { landmarks });
   await writeAtomic(pos[1], flameToSafetensors(flame));
   process.stdout.write(`wrote ${pos[1]}: V=${flame.V} F=${flame.F} components=${flame.nShapedirs}${flame.lmkFacesIdx ? ', 68 landmarks' : ''}${flame.synthetic ? ' (synthetic)' : ''}\n`);
@@ -124,16 +142,18 @@ async function convertFlame(pos: string[], opt: Record<string, string[]>): Promi
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    const { pos, opt, one } = parse(argv);
-    const cmd = pos.shift();
-    if (opt.help || !cmd) { process.stdout.write(USAGE + '\n'); return cmd || opt.help ? 0 : 2; }
-    if (cmd === 'run') await run(pos, one, opt);
-    else if (cmd === 'convert') await convert(pos, one);
-    else if (cmd === 'convert-flame') await convertFlame(pos, opt);
-    else if (cmd === 'info') {
+    const cmd = argv[0];
+    if (cmd === undefined || cmd === '-h' || cmd === '--help') { process.stdout.write(USAGE + '\n'); return cmd ? 0 : 2; }
+    if (!Object.hasOwn(COMMANDS, cmd)) throw new UsageError(`unknown command ${cmd}`);
+    const args = parse(cmd, argv.slice(1));
+    if (args.help) { process.stdout.write(USAGE + '\n'); return 0; }
+    if (cmd === 'run') await run(args);
+    else if (cmd === 'convert') await convert(args);
+    else if (cmd === 'convert-flame') await convertFlame(args);
+    else {
       const ctx = await nodePlatform.getDevice();
       process.stdout.write(`adapter: ${describeAdapter(ctx.adapter)}\n${JSON.stringify(ctx.adapter, null, 2)}\n`);
-    } else throw new UsageError(`unknown command ${cmd}`);
+    }
     return 0;
   } catch (e) {
     const err = e as Error;

@@ -13,6 +13,7 @@ import { BACKBONE_INPUT_CHANNELS, backboneShapes, buildBackbone, foldBatchNorm, 
 import { conv2dRef } from './reference/conv2d.ts';
 import { maxpoolRef } from './reference/maxpool.ts';
 import { gpu, randomArray, rng, runGraph } from './helpers.ts';
+import { throwsWFE } from './io-helpers.ts';
 
 /** Random weights, He-scaled convs, random BatchNorm statistics (damped bn3, as trained nets). */
 export function randomBackbone(cfg: BackboneConfig, seed: number): StateDict {
@@ -146,16 +147,16 @@ test('backbone equals PyTorch c5 on the small fixture (width 8, 256x256)', async
   assert.ok(e.rel <= REL_L2 && e.maxRel <= MAX_REL, `vs PyTorch: relative L2 ${e.rel.toExponential(2)}, max abs / max|ref| ${e.maxRel.toExponential(2)}`);
 });
 
-test('backbone: missing or misshapen weights name the key and the expected shape', async () => {
+test('backbone: missing or misshapen weights are WeightFileErrors naming the key and the expected shape', async () => {
   const cfg: BackboneConfig = { depth: 50, width: 4 };
   const g = new Graph(tuningFor(await gpu()));
   const x = g.input('x', [1, 32, 32, 4]);
   const sd = randomBackbone(cfg, 5);
   sd.delete('backbone.layer2.0.downsample.1.running_var');
-  assert.throws(() => buildBackbone(g, x, sd, cfg), /backbone\.layer2\.0\.downsample\.1\.running_var is missing \(expected shape \[32\]\)/);
+  throwsWFE(() => buildBackbone(g, x, sd, cfg), '[backbone.layer2.0.downsample.1.running_var]: missing weight; expected shape [32]');
   const sd2 = randomBackbone(cfg, 6);
   sd2.set('backbone.layer3.1.conv2.weight', { shape: [16, 16, 1, 3], data: new Float32Array(16 * 16 * 3) });
-  assert.throws(() => buildBackbone(g, x, sd2, cfg), /backbone\.layer3\.1\.conv2\.weight has shape \[16, 16, 1, 3\], expected \[16, 16, 3, 3\]/);
+  throwsWFE(() => buildBackbone(g, x, sd2, cfg), '[backbone.layer3.1.conv2.weight]: weight has the wrong shape; expected [16, 16, 3, 3], found [16, 16, 1, 3]');
   assert.throws(() => buildBackbone(g, g.input('x2', [1, 32, 32, 5]), randomBackbone(cfg, 7), cfg), /NHWC \[B, H, W, 4\]/);
 });
 

@@ -9,6 +9,7 @@ import type { StateDict } from '../src/io/tensor.ts';
 import { branchRef, posEmbedRef } from './reference/decoder.ts';
 import { assertClose, newGraph, randomArray, runGraph } from './helpers.ts';
 import { runBranches } from './decoder-helpers.ts';
+import { throwsWFE } from './io-helpers.ts';
 
 // LayerNorm-scale outputs (O(1)) after ~10 f32 ops of K <= 2048 terms each.
 const TOL_OUT = { atol: 1e-4, rtol: 1e-4 };
@@ -83,16 +84,16 @@ test('decoder: other head counts, FFN widths, query counts, non-square memory gr
   await check({ d_model: 16, nhead: 1, dim_feedforward: 8, num_layers: 2, num_params: 1, num_landmarks: 1 }, 1, 1, 5);
 });
 
-test('decoder: state dict validation names the key and shape', async () => {
+test('decoder: state dict validation: WeightFileErrors naming the key and shape', async () => {
   const sd = new Map([...randomBranch(SMALL, 'params', 1), ...randomBranch(SMALL, 'landmark', 2)]);
   const g = await newGraph();
   const m = g.input('memory', [1, 64, 32]);
   const missing = new Map(sd);
   missing.delete('params_branch.layers.1.linear2.bias');
-  assert.throws(() => buildParamsBranch(g, m, missing, SMALL), /missing key "params_branch\.layers\.1\.linear2\.bias" \(expected shape \[32\]\)/);
+  throwsWFE(() => buildParamsBranch(g, m, missing, SMALL), '[params_branch.layers.1.linear2.bias]: missing weight; expected shape [32]');
   const wrong = new Map(sd);
   wrong.set('landmark_branch.layers.0.cross_attn.qamem.weight', { shape: [68 * 32, 16, 1], data: new Float32Array(68 * 32 * 16) });
-  assert.throws(() => buildLandmarkBranch(g, m, wrong, SMALL), /"landmark_branch\.layers\.0\.cross_attn\.qamem\.weight" has shape \[2176, 16, 1\], expected \[2176, 32, 1\]/);
+  throwsWFE(() => buildLandmarkBranch(g, m, wrong, SMALL), '[landmark_branch.layers.0.cross_attn.qamem.weight]: weight has the wrong shape; expected [2176, 32, 1], found [2176, 16, 1]');
   assert.throws(() => buildParamsBranch(g, g.input('m2', [1, 64, 16]), sd, SMALL), /memory must be \[B, S, 32\]/);
   assert.throws(() => buildParamsBranch(g, g.input('m3', [1, 10, 32]), sd, SMALL), /not a square grid/);
 });

@@ -1,7 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CompiledGraph } from '../src/graph/compile.ts';
-import { Graph } from '../src/graph/graph.ts';
+import { Graph, type Tensor } from '../src/graph/graph.ts';
+import { orderNodes } from '../src/graph/plan.ts';
 import { gemm } from '../src/kernels/gemm.ts';
 import { layerNorm } from '../src/kernels/layernorm.ts';
 import { gemmRef } from './reference/gemm.ts';
@@ -112,6 +113,21 @@ test('executor: dispose() destroys every buffer the graph owns; weights are shar
   }
 });
 
+test('executor: a graph without dispatches runs (its outputs are inputs); a run queued before dispose() completes', async () => {
+  const g = await newGraph();
+  const x = g.input('x', [5]);
+  g.output('y', x);
+  const cg = await CompiledGraph.create(await gpu(), g);
+  assert.is(cg.dispatchCount, 0);
+  const data = randomArray(5, 9);
+  assert.equal(Array.from((await cg.run({ x: data })).y), Array.from(data), 'zero dispatches is not "disposed"');
+  const queued = cg.run({ x: data });
+  await cg.dispose();
+  assert.equal(Array.from((await queued).y), Array.from(data));
+  try { await cg.run({ x: data }); assert.unreachable(); } catch (e) { assert.match((e as Error).message, /disposed/); }
+  cg.weights.dispose();
+});
+
 test('executor: bad inputs are rejected with the expected shape', async () => {
   const { g } = await smallGraph(2, 8, 8);
   const cg = await CompiledGraph.create(await gpu(), g);
@@ -137,17 +153,63 @@ test('executor: reshape views share the buffer and keep their base alive', async
   assert.throws(() => g.reshape(x, [5, 5]), /has 24 elements/);
 });
 
-test('graph: cycles, double writers and unused nodes', async () => {
+test('graph: unused nodes are dropped; a node cannot write its own input', async () => {
   const g = new Graph();
   const x = g.input('x', [4, 4]);
   const w = g.weight('w', [4, 4], new Float32Array(16));
   const used = gemm(g, x, w, { name: 'used' });
   gemm(g, x, w, { name: 'dead' });
   g.output('y', used);
+  assert.equal(orderNodes(g), [0], 'only the node the output needs');
   const cg = await CompiledGraph.create(await gpu(), g);
   assert.is(cg.dispatchCount, 1, 'the unused node is dropped');
   cg.dispose(); cg.weights.dispose();
   assert.throws(() => g.add('k', 'bad', [x], [x], { shader: '', workgroups: [1, 1, 1] }), /cannot write input/);
+});
+
+// Malformed graphs are rejected by orderNodes (CompiledGraph.create's first step) with the names
+// of the nodes and tensors involved. Hand-made nodes: the kernels' builders never make these.
+test('graph: cycles, double writers, self-reads and reads of nothing are errors naming the culprits', () => {
+  const node = (g: Graph, name: string, inputs: Tensor[], outputs: Tensor[]) => g.add('k', name, inputs, outputs, { shader: '', workgroups: [1, 1, 1] });
+  const throwsWith = (g: Graph, re: RegExp) => {
+    try { orderNodes(g); } catch (e) { assert.match((e as Error).message, re); return; }
+    assert.unreachable(`no error matching ${re}`);
+  };
+  // A -> B -> C -> A, plus a node Y that only consumes the cycle: the cycle is named, not Y.
+  let g = new Graph();
+  let x = g.input('x', [4]);
+  const [ta, tb, tc, ty] = ['ta', 'tb', 'tc', 'ty'].map((n) => g.tensor(n, [4]));
+  node(g, 'A', [x, tc], [ta]);
+  node(g, 'B', [ta], [tb]);
+  node(g, 'C', [tb], [tc]);
+  node(g, 'Y', [tc], [ty]);
+  g.output('y', ty);
+  throwsWith(g, /^graph has a cycle: A -> B -> C -> A$/);
+  // Two writers of one tensor.
+  g = new Graph();
+  x = g.input('x', [4]);
+  let t = g.tensor('t', [4]);
+  node(g, 'first', [x], [t]);
+  node(g, 'second', [x], [t]);
+  g.output('t', t);
+  throwsWith(g, /tensor t is written by two nodes.*first.*second/);
+  // A node reading its own output through a view (the builder catches the direct case).
+  g = new Graph();
+  x = g.input('x', [4]);
+  t = g.tensor('t', [2, 2]);
+  node(g, 'selfish', [x, g.reshape(t, [4])], [t]);
+  g.output('t', t);
+  throwsWith(g, /node selfish reads its own output/);
+  // An output, or a needed node's input, that nothing computes.
+  g = new Graph();
+  g.output('ghost', g.tensor('ghost', [4]));
+  throwsWith(g, /output ghost is never computed/);
+  g = new Graph();
+  x = g.input('x', [4]);
+  t = g.tensor('t', [4]);
+  node(g, 'reader', [x, g.tensor('orphan', [4])], [t]);
+  g.output('t', t);
+  throwsWith(g, /node reader reads orphan, which nothing computes/);
 });
 
 test.run();

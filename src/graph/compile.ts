@@ -132,6 +132,8 @@ export class CompiledGraph {
   private queue: Promise<unknown> = Promise.resolve();
   private lost: string | null = null;
   private disposed = false;
+  /** Set once dispose() has destroyed the buffers (runs queued before dispose() still ran). */
+  private freed = false;
 
   private constructor(readonly ctx: GpuContext, readonly graph: Graph, readonly weights: WeightCache) {
     this.order = orderNodes(graph);
@@ -259,7 +261,7 @@ export class CompiledGraph {
   }
 
   private check(inputs: Record<string, HostData>): void {
-    if (this.steps.length === 0) throw new Error('this model was disposed; create a new one');
+    if (this.freed) throw new Error('this model was disposed; create a new one');
     if (this.lost !== null) throw new DeviceLostError(this.lost);
     for (const [name, { tensor }] of this.inputBuffers) {
       const data = inputs[name];
@@ -343,6 +345,7 @@ export class CompiledGraph {
       this.owned = [];
       this.querySet?.destroy();
       this.steps = [];
+      this.freed = true;
     });
     this.queue = done;
     return done;

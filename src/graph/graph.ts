@@ -63,7 +63,7 @@ export interface Tuning {
   maxStorageBuffers: number;
 }
 
-export const DEFAULT_TUNING: Tuning = {
+const DEFAULT_TUNING: Tuning = {
   cpuLike: false, adapter: 'gpu', maxWorkgroupStorage: 16384, maxInvocations: 256, maxWorkgroupsPerDim: 65535, maxStorageBuffers: 8,
 };
 

@@ -60,7 +60,7 @@ export function planBuffers(g: Graph, order: readonly number[]): BufferPlan {
 export function orderNodes(g: Graph): number[] {
   const producer = new Map<number, number>();
   for (const n of g.nodes) for (const t of n.outputs) {
-    if (producer.has(t.id)) throw new Error(`tensor ${t.name} is written by two nodes`);
+    if (producer.has(t.id)) throw new Error(`tensor ${t.name} is written by two nodes: ${g.nodes[producer.get(t.id)!].name} and ${n.name}`);
     producer.set(t.id, n.id);
   }
   const needed = new Set<number>();
@@ -79,6 +79,7 @@ export function orderNodes(g: Graph): number[] {
   // Kahn's algorithm over the needed nodes, smallest id first.
   const indeg = new Map<number, number>();
   const users = new Map<number, number[]>();
+  const depsOf = new Map<number, Set<number>>();
   for (const id of needed) {
     const deps = new Set(g.nodes[id].inputs.map((t) => producer.get(storageOf(t).id)).filter((p): p is number => p !== undefined));
     for (const d of deps) {
@@ -86,6 +87,7 @@ export function orderNodes(g: Graph): number[] {
       (users.get(d) ?? users.set(d, []).get(d)!).push(id);
     }
     indeg.set(id, deps.size);
+    depsOf.set(id, deps);
     for (const v of g.nodes[id].inputs) {
       const t = storageOf(v);
       if (t.kind === 'intermediate' && !producer.has(t.id)) throw new Error(`node ${g.nodes[id].name} reads ${t.name}, which nothing computes`);
@@ -101,6 +103,14 @@ export function orderNodes(g: Graph): number[] {
       if (indeg.get(u) === 0) { ready.push(u); ready.sort((a, b) => a - b); }
     }
   }
-  if (order.length !== needed.size) throw new Error('graph has a cycle');
+  if (order.length !== needed.size) {
+    // Every unordered node waits on an unordered dependency: walk those back until one repeats.
+    const done = new Set(order);
+    const path: number[] = [];
+    let id = [...needed].find((n) => !done.has(n))!;
+    while (!path.includes(id)) { path.push(id); id = [...depsOf.get(id)!].find((d) => !done.has(d))!; }
+    const cycle = path.slice(path.indexOf(id)).reverse();
+    throw new Error(`graph has a cycle: ${[...cycle, cycle[0]].map((n) => g.nodes[n].name).join(' -> ')}`);
+  }
   return order;
 }

@@ -1,6 +1,9 @@
-// Every failure while reading a weight file is a WeightFileError. Weight files are untrusted
-// input (they come from the internet), so readers validate everything and report problems in
-// terms a user can act on: which file, which entry, what was expected, what was found.
+// Every failure with a model file (weights, FLAME, landmark embedding: unreadable, malformed, or
+// not fitting the weights) is a WeightFileError. Model files are untrusted input (they come from
+// the internet), so readers validate everything and report problems in terms a user can act on:
+// which file, which entry, what was expected, what was found. The other public errors:
+// InputError (model/image.ts: images, boxes, poses), NoAdapterError (platform/types.ts),
+// DeviceLostError (graph/compile.ts); a plain Error is API misuse or a bug.
 
 export interface WeightFileErrorDetails {
   /** The tensor / dict key / zip entry the problem is about, when there is one. */

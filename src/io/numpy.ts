@@ -99,7 +99,7 @@ export function ndarrayToFloat64(a: NdArray, file = '<memory>', key?: string): {
  * Parses the restricted Python literal syntax of .npy headers:
  * dicts, tuples, lists, strings, ints (with Python 2's L suffix), True/False/None.
  */
-export function parseLiteral(text: string, file: string, key?: string): unknown {
+function parseLiteral(text: string, file: string, key?: string): unknown {
   let i = 0;
   const bad = (what: string): never => fail(file, `invalid .npy header: ${what}`, { key, found: JSON.stringify(text.slice(0, 120)) });
   const ws = () => { while (i < text.length && ' \t\r\n'.includes(text[i]!)) i++; };

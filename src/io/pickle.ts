@@ -112,7 +112,7 @@ function rebuildTensorV3(args: unknown[], u: Ctx): TorchTensorRef {
 }
 
 /** torch dtypes appear in pickles as globals such as torch.float32. */
-export const TORCH_DTYPES = [
+const TORCH_DTYPES = [
   'float32', 'float', 'float16', 'half', 'bfloat16', 'float64', 'double', 'int64', 'long', 'int32', 'int', 'int16', 'short',
   'int8', 'uint8', 'bool', 'uint16', 'uint32', 'uint64',
 ];

@@ -21,7 +21,7 @@ export function isDType(s: unknown): s is DType {
 }
 
 /** Largest element count of one tensor: beyond this a file is hostile or not for this engine. */
-export const MAX_TENSOR_ELEMENTS = 2 ** 31 - 1;
+const MAX_TENSOR_ELEMENTS = 2 ** 31 - 1;
 
 /** Validates an untrusted shape and returns its element count. */
 export function shapeSize(shape: unknown, file: string, key?: string): number {

@@ -59,7 +59,7 @@ class TorchStorage {
   }
 }
 
-export function isLegacyTorch(bytes: Uint8Array): boolean {
+function isLegacyTorch(bytes: Uint8Array): boolean {
   // Pre-1.6 torch.save: pickle protocol 2 stream starting with the LONG1 magic 0x1950a86a20f9469cfc6c.
   return bytes.length > 4 && bytes[0] === 0x80 && bytes[1] === 0x02 && bytes[2] === 0x8a && bytes[3] === 0x0a;
 }

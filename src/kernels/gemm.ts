@@ -7,7 +7,7 @@ export interface GemmOptions {
   bias?: Tensor;
   residual?: Tensor;
   relu?: boolean;
-  /** Rows of A per batch item (default: A's second-to-last dim). */
+  /** Node and output tensor name (default `gemm<node index>`). */
   name?: string;
 }
 

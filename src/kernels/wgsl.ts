@@ -1,65 +1,151 @@
-// A tiny WGSL specialiser shared by all kernels: `//#if FLAG` / `//#else` / `//#endif` lines
-// drop bindings and code a variant does not use ('auto' layouts reject unused bindings),
-// `{{NAME}}` inserts a number where WGSL needs a const-expression (register array sizes),
-// `//#for i in 0..N` / `//#endfor` repeats lines with `$i` replaced (N a number or a value name):
-// SwiftShader's Subzero JIT keeps function-scope arrays in memory, so register tiles must be
-// plain scalars/vectors, unrolled in the source;
-// and `@binding(#)` numbers bindings in textual order (inputs, outputs, uniforms).
+// A tiny WGSL specialiser shared by all kernels. Directives are whole lines starting `//#`:
+// `//#if COND` / `//#elif COND` / `//#else` / `//#endif` drop bindings and code a variant does not
+// use ('auto' layouts reject unused bindings); COND is flag names with `!`, `&&`, `||` and
+// parentheses. `//#for i in A..B` / `//#endfor` repeats lines with `$i` replaced (A, B numbers or
+// value names): SwiftShader's Subzero JIT keeps function-scope arrays in memory, so register
+// tiles must be plain scalars/vectors, unrolled in the source. `{{NAME}}` inserts a number where
+// WGSL needs a const-expression (register array sizes), and `@binding(#)` numbers bindings in
+// textual order (inputs, outputs, uniforms). Everything is strict: an unknown directive, a
+// trailing token, a second `//#else`, a flag not given or a stray `$name` is an error, and code
+// in an inactive branch (loop bounds included) needs none of its flags.
 
-export function specialize(source: string, flags: Record<string, boolean | number> = {}): string {
-  return number(conditionals(unroll(source.split('\n'), flags), flags).join('\n'), flags);
+type Flags = Record<string, boolean | number>;
+type Cond = { op: 'flag'; name: string } | { op: '!'; a: Cond } | { op: '&&' | '||'; a: Cond; b: Cond };
+type Item =
+  | { kind: 'line'; text: string; line: number }
+  | { kind: 'if'; branches: { cond: Cond | null; body: Item[] }[]; line: number }
+  | { kind: 'for'; v: string; from: string; to: string; body: Item[]; line: number };
+
+export function specialize(source: string, flags: Flags = {}): string {
+  const out: string[] = [];
+  emit(parse(source.split('\n')), flags, new Map(), out);
+  return number(out.join('\n'), flags);
 }
 
-function unroll(lines: string[], flags: Record<string, boolean | number>): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    const m = /^\s*\/\/#for\s+(\w+)\s+in\s+(\w+)\.\.(\w+)\s*$/.exec(lines[i]);
-    if (!m) {
-      if (/^\s*\/\/#endfor/.test(lines[i])) throw new Error('//#endfor without //#for');
-      out.push(lines[i]);
-      continue;
-    }
-    let depth = 1, j = i + 1;
-    for (; j < lines.length && depth; j++) {
-      if (/^\s*\/\/#for\s/.test(lines[j])) depth++;
-      else if (/^\s*\/\/#endfor/.test(lines[j])) depth--;
-    }
-    if (depth) throw new Error('unterminated //#for');
-    const bound = (v: string) => {
-      const n = /^\d+$/.test(v) ? Number(v) : flags[v];
-      if (typeof n !== 'number') throw new Error(`WGSL loop bound ${v} not given`);
-      return n;
+const IDENT = /^[A-Za-z_]\w*$/;
+
+function parse(lines: string[]): Item[] {
+  const root: Item[] = [];
+  // Open blocks, innermost last; `body` is where the next line goes.
+  const open: { item: Item & { kind: 'if' | 'for' }; body: Item[]; sawElse?: boolean }[] = [];
+  const body = () => (open.length ? open[open.length - 1].body : root);
+  lines.forEach((text, i) => {
+    const line = i + 1;
+    const m = /^\s*\/\/#(\w*)(.*)$/.exec(text);
+    if (!m) { body().push({ kind: 'line', text, line }); return; }
+    const [, name, restRaw] = m;
+    const rest = restRaw.trim();
+    const err = (msg: string) => new Error(`WGSL line ${line} (${text.trim()}): ${msg}`);
+    const top = open[open.length - 1];
+    const noArgs = () => { if (rest) throw err(`unexpected "${rest}" after //#${name}`); };
+    const closeTop = (kind: 'if' | 'for') => {
+      if (!top) throw err(`//#end${kind} without //#${kind}`);
+      if (top.item.kind !== kind) throw err(`//#end${kind} closes the //#${top.item.kind} of line ${top.item.line}`);
+      open.pop();
     };
-    const body = unroll(lines.slice(i + 1, j - 1), flags);
-    const re = new RegExp(`\\$${m[1]}(?![A-Za-z0-9])`, 'g');
-    for (let v = bound(m[2]); v < bound(m[3]); v++) for (const l of body) out.push(l.replace(re, String(v)));
-    i = j - 1;
-  }
-  return out;
+    switch (name) {
+      case 'if': {
+        const item: Item = { kind: 'if', branches: [{ cond: parseCond(rest, err), body: [] }], line };
+        body().push(item);
+        open.push({ item, body: item.branches[0].body });
+        break;
+      }
+      case 'elif': case 'else': {
+        if (!top || top.item.kind !== 'if') throw err(`//#${name} without //#if`);
+        if (top.sawElse) throw err(`//#${name} after the //#else of the //#if of line ${top.item.line}`);
+        if (name === 'else') noArgs();
+        const branch = { cond: name === 'elif' ? parseCond(rest, err) : null, body: [] as Item[] };
+        top.item.branches.push(branch);
+        top.body = branch.body;
+        top.sawElse = name === 'else';
+        break;
+      }
+      case 'endif': noArgs(); closeTop('if'); break;
+      case 'for': {
+        const f = /^([A-Za-z_]\w*)\s+in\s+(\w+)\.\.(\w+)$/.exec(rest);
+        if (!f) throw err('expected //#for NAME in A..B');
+        for (const b of [f[2], f[3]]) if (!/^\d+$/.test(b) && !IDENT.test(b)) throw err(`loop bound ${b} is neither a number nor a value name`);
+        for (const o of open) if (o.item.kind === 'for' && o.item.v === f[1]) throw err(`loop variable ${f[1]} is already the variable of line ${o.item.line}`);
+        const item: Item = { kind: 'for', v: f[1], from: f[2], to: f[3], body: [], line };
+        body().push(item);
+        open.push({ item, body: item.body });
+        break;
+      }
+      case 'endfor': noArgs(); closeTop('for'); break;
+      default: throw err(`unknown directive //#${name} (known: if, elif, else, endif, for, endfor)`);
+    }
+  });
+  const top = open[open.length - 1];
+  if (top) throw new Error(`WGSL line ${top.item.line}: unterminated //#${top.item.kind}`);
+  return root;
 }
 
-function conditionals(lines: string[], flags: Record<string, boolean | number>): string[] {
-  const out: string[] = [];
-  const stack: { active: boolean; taken: boolean }[] = [];
-  const active = () => stack.every((s) => s.active);
-  for (const line of lines) {
-    const m = /^\s*\/\/#(if|else|endif)\s*(!?)(\w*)/.exec(line);
-    if (m) {
-      if (m[1] === 'if') {
-        if (!(m[3] in flags)) throw new Error(`WGSL flag ${m[3]} not given`);
-        const v = Boolean(flags[m[3]]) !== (m[2] === '!');
-        stack.push({ active: v, taken: v });
-      } else if (m[1] === 'else') {
-        const top = stack[stack.length - 1];
-        if (!top) throw new Error('//#else without //#if');
-        top.active = !top.taken;
-      } else if (!stack.pop()) throw new Error('//#endif without //#if');
-      continue;
+/** COND := OR; OR := AND ('||' AND)*; AND := NOT ('&&' NOT)*; NOT := '!' NOT | '(' OR ')' | NAME. */
+function parseCond(src: string, err: (msg: string) => Error): Cond {
+  const tokens = src.match(/\|\||&&|[!()]|[A-Za-z_]\w*|\S+/g) ?? [];
+  let k = 0;
+  const expect = (what: string): never => { throw err(tokens[k] === undefined ? `condition ends where ${what} was expected` : `unexpected "${tokens[k]}" where ${what} was expected`); };
+  const or = (): Cond => {
+    let a = and();
+    while (tokens[k] === '||') { k++; a = { op: '||', a, b: and() }; }
+    return a;
+  };
+  const and = (): Cond => {
+    let a = not();
+    while (tokens[k] === '&&') { k++; a = { op: '&&', a, b: not() }; }
+    return a;
+  };
+  const not = (): Cond => {
+    const t = tokens[k];
+    if (t === '!') { k++; return { op: '!', a: not() }; }
+    if (t === '(') {
+      k++;
+      const a = or();
+      if (tokens[k] !== ')') expect('")"');
+      k++;
+      return a;
     }
-    if (active()) out.push(line);
+    if (t !== undefined && IDENT.test(t)) { k++; return { op: 'flag', name: t }; }
+    return expect('a flag name');
+  };
+  const c = or();
+  if (k < tokens.length) expect('"&&", "||" or the end of the condition');
+  return c;
+}
+
+/** Every flag named in a condition must be given, also where the value does not decide it (typos). */
+function evaluate(c: Cond, flags: Flags, line: number): boolean {
+  switch (c.op) {
+    case 'flag':
+      if (!(c.name in flags)) throw new Error(`WGSL line ${line}: flag ${c.name} not given`);
+      return Boolean(flags[c.name]);
+    case '!': return !evaluate(c.a, flags, line);
+    case '&&': { const a = evaluate(c.a, flags, line), b = evaluate(c.b, flags, line); return a && b; }
+    case '||': { const a = evaluate(c.a, flags, line), b = evaluate(c.b, flags, line); return a || b; }
   }
-  if (stack.length) throw new Error('unterminated //#if');
-  return out;
+}
+
+function emit(items: Item[], flags: Flags, vars: Map<string, number>, out: string[]): void {
+  for (const it of items) {
+    if (it.kind === 'line') {
+      let text = it.text;
+      for (const [v, n] of vars) text = text.replace(new RegExp(`\\$${v}(?![A-Za-z0-9])`, 'g'), String(n));
+      const stray = /\$[A-Za-z_]\w*/.exec(text);
+      if (stray) throw new Error(`WGSL line ${it.line}: ${stray[0]} is not a loop variable here`);
+      out.push(text);
+    } else if (it.kind === 'if') {
+      const taken = it.branches.map((b) => b.cond === null || evaluate(b.cond, flags, it.line)).indexOf(true);
+      if (taken >= 0) emit(it.branches[taken].body, flags, vars, out);
+    } else {
+      const bound = (b: string) => {
+        const n = /^\d+$/.test(b) ? Number(b) : flags[b];
+        if (!Number.isInteger(n) || (n as number) < 0) throw new Error(`WGSL line ${it.line}: loop bound ${b} ${b in flags ? `is ${flags[b]}, not a count` : 'not given'}`);
+        return n as number;
+      };
+      const from = bound(it.from), to = bound(it.to);
+      for (let n = from; n < to; n++) emit(it.body, flags, new Map(vars).set(it.v, n), out);
+    }
+  }
 }
 
 function number(text: string, flags: Record<string, boolean | number>): string {

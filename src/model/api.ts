@@ -1,29 +1,30 @@
 // The public API, written once against a Platform; src/index.ts (Node) and src/browser.ts bind it.
-import type { BytesSource, Platform } from '../platform/types.ts';
+import type { BytesSource, GpuContext, Platform } from '../platform/types.ts';
 import { Trans3DHead, type CreateModelOptions, type HeadResult, type RunOptions } from './trans3dhead.ts';
 
 export function bindApi(platform: Platform) {
-  let last: { key: string; model: Promise<Trans3DHead> } | null = null;
+  let last: { key: string; device: GpuContext | undefined; model: Promise<Trans3DHead> } | null = null;
   const keyOf = (s: BytesSource | undefined) => (s === undefined ? '' : typeof s === 'string' || s instanceof URL ? String(s) : null);
 
   /** Loads weights and FLAME, gets a device; the returned model runs many images. */
   const createModel = (opts: CreateModelOptions = {}): Promise<Trans3DHead> => Trans3DHead.create(platform, opts);
 
   /**
-   * One call: image in, result out. The model for the same weights/FLAME paths is kept for the
-   * next call (models from in-memory bytes are not; use createModel for those).
+   * One call: image in, result out. The model for the same weights/FLAME/landmark paths, config
+   * and device is kept for the next call (models from in-memory bytes are not; use createModel for those).
    */
   const runModel = async (image: unknown, opts: CreateModelOptions & RunOptions = {}): Promise<HeadResult> => {
-    const kw = keyOf(opts.weights), kf = keyOf(opts.flame);
-    if (kw === null || kf === null) {
+    const sources = [opts.weights, opts.flame, ...(opts.flameLandmarks ?? [])].map(keyOf);
+    if (sources.includes(null)) {
       const m = await createModel(opts);
       try { return await m.run(image, opts); } finally { await m.dispose(); }
     }
-    const key = JSON.stringify([kw, kf, opts.config ?? null, opts.stripPrefix ?? null, opts.adapter ?? null, opts.limits ?? null, opts.schedule ?? null]);
-    if (!last || last.key !== key) {
+    const key = JSON.stringify([sources, opts.config ?? null, opts.stripPrefix ?? null, opts.adapter ?? null, opts.limits ?? null, opts.schedule ?? null]);
+    if (!last || last.key !== key || last.device !== opts.device) {
       const old = last;
-      last = { key, model: createModel(opts) };
-      last.model.catch(() => { last = null; });
+      const mine = { key, device: opts.device, model: createModel(opts) };
+      last = mine;
+      mine.model.catch(() => { if (last === mine) last = null; });
       old?.model.then((m) => m.dispose(), () => {});
     }
     return (await last.model).run(image, opts);

@@ -2,7 +2,8 @@
 // in eval mode folded into the convs at build time, up to layer4 (no avgpool, no fc).
 // Activations are NHWC; every conv is one node with bias, residual add and ReLU fused.
 import type { Graph, Tensor } from '../graph/graph.ts';
-import type { StateDict } from '../io/tensor.ts';
+import { fail } from '../io/errors.ts';
+import { formatShape, type StateDict } from '../io/tensor.ts';
 import { conv2d, packConvWeight } from '../kernels/conv2d.ts';
 import { maxpool2d } from '../kernels/maxpool.ts';
 
@@ -21,7 +22,7 @@ export interface BackboneConfig { depth: 50; width: number }
 
 /** Blocks per stage of ResNet-50. */
 export const RESNET50_STAGES = [3, 4, 6, 3];
-export const BN_EPS = 1e-5;
+const BN_EPS = 1e-5;
 
 /**
  * Folds eval-mode BatchNorm into the preceding conv (PyTorch layout [Cout, ...]):
@@ -65,13 +66,13 @@ export function backboneShapes(cfg: BackboneConfig, prefix = 'backbone.'): Map<s
   return m;
 }
 
-/** Checks that every backbone key is present with its shape; the Error names key and shape. */
-export function validateBackbone(sd: StateDict, cfg: BackboneConfig, prefix = 'backbone.'): void {
+/** Checks that every backbone key is present with its shape; the WeightFileError names key and shape. */
+function validateBackbone(sd: StateDict, cfg: BackboneConfig, prefix = 'backbone.'): void {
   for (const [key, shape] of backboneShapes(cfg, prefix)) {
     const t = sd.get(key);
-    if (!t) throw new Error(`backbone weight ${key} is missing (expected shape [${shape.join(', ')}])`);
+    if (!t) fail('state dict', 'missing weight', { key, expected: `shape ${formatShape(shape)}`, found: 'nothing' });
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]) || t.data.length !== shape.reduce((a, b) => a * b, 1)) {
-      throw new Error(`backbone weight ${key} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
+      fail('state dict', 'weight has the wrong shape', { key, expected: formatShape(shape), found: `${formatShape(t.shape)} with ${t.data.length} values` });
     }
   }
 }

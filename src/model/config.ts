@@ -22,7 +22,7 @@ export const DEFAULT_CONFIG: Trans3DHeadConfig = {
 };
 
 /** ResNet-50 blocks per stage. */
-export const RESNET50_BLOCKS = [3, 4, 6, 3];
+const RESNET50_BLOCKS = [3, 4, 6, 3];
 
 /** Fills defaults and checks what the engine supports; `source` names the file for errors. */
 export function resolveConfig(partial: unknown, source = 'config'): Trans3DHeadConfig {

@@ -20,6 +20,7 @@ import { gemm } from '../kernels/gemm.ts';
 import { layerNorm, layerNormEx } from '../kernels/layernorm.ts';
 import { meanTokens } from '../kernels/mean.ts';
 import { qamem, qamemWeightLayout } from '../kernels/qamem.ts';
+import { fail } from '../io/errors.ts';
 import type { StateDict } from '../io/tensor.ts';
 import type { Trans3DHeadConfig } from './config.ts';
 import { sinePositionEmbedding } from './posenc.ts';
@@ -77,13 +78,13 @@ function branchWeights(sd: StateDict, cfg: DecoderConfig, kind: 'params' | 'land
   for (const [k, shape] of shapes) {
     const key = prefix + k;
     const t = sd.get(key);
-    if (!t) throw new Error(`state dict: missing key "${key}" (expected shape ${fmt(shape)})`);
+    if (!t) fail('state dict', 'missing weight', { key, expected: `shape ${fmt(shape)}`, found: 'nothing' });
     // The Conv1d weight (N*d, d, 1) is also accepted without its trailing 1.
     const ok = (s: readonly number[]) => s.length === t.shape.length && s.every((v, i) => v === t.shape[i]);
     if (!ok(shape) && !(shape.length === 3 && shape[2] === 1 && ok(shape.slice(0, 2)))) {
-      throw new Error(`state dict: key "${key}" has shape ${fmt(t.shape)}, expected ${fmt(shape)}`);
+      fail('state dict', 'weight has the wrong shape', { key, expected: fmt(shape), found: fmt(t.shape) });
     }
-    if (t.data.length !== shape.reduce((a, b) => a * b, 1)) throw new Error(`state dict: key "${key}" holds ${t.data.length} values for shape ${fmt(t.shape)}`);
+    if (t.data.length !== shape.reduce((a, b) => a * b, 1)) fail('state dict', `weight of shape ${fmt(t.shape)} has the wrong number of values`, { key, expected: String(shape.reduce((a, b) => a * b, 1)), found: String(t.data.length) });
   }
   return (k: string) => {
     if (!shapes.has(k)) throw new Error(`internal: ${k} is not a ${kind} branch key`);
@@ -92,8 +93,8 @@ function branchWeights(sd: StateDict, cfg: DecoderConfig, kind: 'params' | 'land
 }
 
 // Derived host arrays are memoised on their source arrays, so graphs built from the same state
-// dict (other batch sizes) reuse them, and with them the uploaded GPU buffers (WeightCache keys
-// on the array).
+// dict (other batch sizes) do not compute and hold them again. (The GPU buffers are shared by
+// the WeightCache, which keys on the weight's name and checks a fingerprint of its values.)
 type Memo = { next: WeakMap<object, Memo>; values: Map<string, Float32Array> };
 const memoRoot: Memo = { next: new WeakMap(), values: new Map() };
 function derived(sources: readonly object[], tag: string, make: () => Float32Array): Float32Array {

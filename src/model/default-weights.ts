@@ -3,7 +3,7 @@
 import type { StateDict } from '../io/tensor.ts';
 import { expectedShapes, type Trans3DHeadConfig } from './config.ts';
 
-export const DEFAULT_WEIGHTS_SEED = 20261124;
+const DEFAULT_WEIGHTS_SEED = 20261124;
 
 function gaussian(seed: number): () => number {
   let s = seed >>> 0;
@@ -17,7 +17,7 @@ function gaussian(seed: number): () => number {
 }
 
 /** A 68-point iBUG-style face layout in normalised crop coordinates (x right, y down). */
-export function averageFace(): Float32Array {
+function averageFace(): Float32Array {
   const pts: [number, number][] = [];
   for (let i = 0; i < 17; i++) { // jaw: a U from ear to ear
     const a = Math.PI * (1 - i / 16);

@@ -10,7 +10,7 @@ export class InputError extends Error {
 export interface Pixels { bytes: Uint8Array; width: number; height: number; channels: 3 | 4 }
 
 /** Largest side we accept: beyond it the pixel buffer outgrows what devices bind. */
-export const MAX_IMAGE_SIDE = 16384;
+const MAX_IMAGE_SIDE = 16384;
 
 export function isRawImage(x: unknown): x is RawImage {
   return typeof x === 'object' && x !== null && 'data' in x && 'width' in x && 'height' in x;

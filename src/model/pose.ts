@@ -65,7 +65,7 @@ function mm(a: Mat3, b: Mat3): Mat3 {
  * Euler angles (radians) of a rotation matrix as SciPy 1.10's as_euler (Shuster & Markley):
  * seq lower case = extrinsic, upper case = intrinsic. `locked`: gimbal lock (third angle 0).
  */
-export function eulerFromRotationMatrix(matrix: ArrayLike<number>, seq: string): { angles: [number, number, number]; locked: boolean } {
+function eulerFromRotationMatrix(matrix: ArrayLike<number>, seq: string): { angles: [number, number, number]; locked: boolean } {
   if (!/^([xyz]{3}|[XYZ]{3})$/.test(seq) || seq[0] === seq[1] || seq[1] === seq[2]) throw new Error(`Euler sequence ${seq}: three axes, all x/y/z or all X/Y/Z, adjacent ones different`);
   const extrinsic = seq === seq.toLowerCase();
   let s = seq.toLowerCase();

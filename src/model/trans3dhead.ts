@@ -4,6 +4,7 @@
 import { CompiledGraph, WeightCache, type ProfileResult } from '../graph/compile.ts';
 import { Graph, type Tensor, type Tuning } from '../graph/graph.ts';
 import { tuningFor, type ScheduleChoice } from '../graph/tuning.ts';
+import { WeightFileError } from '../io/errors.ts';
 import { readFlame, type FlameArrays } from '../io/flame.ts';
 import type { StateDict } from '../io/tensor.ts';
 import { gemm } from '../kernels/gemm.ts';
@@ -107,18 +108,19 @@ export class Trans3DHead {
     let w: LoadedWeights;
     if (opts.weights === undefined) w = await defaultModelWeights(platform, opts.config);
     else {
-      const { bytes, name } = await platform.loadBytes(opts.weights, (a, b) => progress('weights', b ? a / b : 0));
+      const { bytes, name } = await loadModelFile(platform, opts.weights, 'weights', (a, b) => progress('weights', b ? a / b : 0));
       w = parseWeights(bytes, name, { config: opts.config, stripPrefix: opts.stripPrefix });
     }
     progress('flame', 0);
-    let flame: FlameArrays;
+    let flame: FlameArrays, flameFile = 'the synthetic FLAME';
     if (opts.flame === undefined) flame = syntheticFlame(0);
     else {
-      const { bytes, name } = await platform.loadBytes(opts.flame, (a, b) => progress('flame', b ? a / b : 0));
-      const landmarks = await Promise.all((opts.flameLandmarks ?? []).map((s) => platform.loadBytes(s)));
+      const { bytes, name } = await loadModelFile(platform, opts.flame, 'FLAME', (a, b) => progress('flame', b ? a / b : 0));
+      const landmarks = await Promise.all((opts.flameLandmarks ?? []).map((s) => loadModelFile(platform, s, 'FLAME landmark embedding')));
       flame = readFlame(bytes, name, { landmarks: landmarks.map((l) => ({ bytes: l.bytes, file: l.name })) });
+      flameFile = name;
     }
-    checkFlame(flame, w.config);
+    checkFlame(flame, flameFile, w);
     progress('device', 0);
     const ctx = opts.device ?? await platform.getDevice({ adapter: opts.adapter, limits: opts.limits });
     return new Trans3DHead(platform, ctx, w.config, w.sd, flame, { weights: w.synthetic, flame: flame.synthetic }, tuningFor(ctx, opts.schedule));
@@ -298,11 +300,22 @@ function writePoses(dst: Float32Array, b: number, p: Poses | undefined): void {
   put(p.global, 0, 'global'); put(p.neck, 3, 'neck'); put(p.leftEye, 6, 'leftEye'); put(p.rightEye, 9, 'rightEye');
 }
 
-function checkFlame(f: FlameArrays, cfg: Trans3DHeadConfig): void {
-  if (f.nShapedirs < cfg.flame.n_shape + cfg.flame.n_expr) {
-    throw new InputError(`the FLAME model has ${f.nShapedirs} shape+expression components; the weights need ${cfg.flame.n_shape} + ${cfg.flame.n_expr}`);
+/** A weights/FLAME file that cannot be read is a WeightFileError, like one that cannot be parsed. */
+async function loadModelFile(platform: Platform, src: BytesSource, what: string, onProgress?: (loaded: number, total: number) => void) {
+  try {
+    return await platform.loadBytes(src, onProgress);
+  } catch (e) {
+    throw new WeightFileError(typeof src === 'string' || src instanceof URL ? String(src) : '<memory>', `cannot load the ${what} file (${(e as Error).message})`);
   }
-  if (f.J !== 5) throw new InputError(`the FLAME model has ${f.J} joints, expected 5`);
+}
+
+/** The FLAME must fit the weights: a mismatch is the FLAME file's error, named after it. */
+function checkFlame(f: FlameArrays, file: string, w: LoadedWeights): void {
+  const { n_shape, n_expr } = w.config.flame;
+  if (f.nShapedirs < n_shape + n_expr) {
+    throw new WeightFileError(file, 'the FLAME model does not fit the weights', { key: 'shapedirs', expected: `at least ${n_shape} + ${n_expr} shape+expression components (${w.file})`, found: String(f.nShapedirs) });
+  }
+  if (f.J !== 5) throw new WeightFileError(file, 'the FLAME model has the wrong number of joints', { key: 'J_regressor', expected: '5 joints', found: String(f.J) });
 }
 
 const DEFAULT_CACHE_NAME = 'default-weights-v1.safetensors';

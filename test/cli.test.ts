@@ -1,0 +1,51 @@
+// The CLI's argument parsing (issue 13): util.parseArgs in strict mode, so a typo in an option,
+// an option of another command, a missing value or a stray argument is a usage error (exit 2,
+// the message and the usage on stderr) before anything runs. No GPU needed.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const PHOTO = 'test/fixtures/astronaut-head.png';
+const WEIGHTS = 'test/fixtures/small/model.pth';
+const cli = (...args: string[]) => spawnSync(process.execPath, ['bin/trans3dhead.mjs', ...args], { encoding: 'utf8', timeout: 300_000 });
+
+test('unknown options, missing values and stray arguments are usage errors; nothing runs or is written', () => {
+  const dir = mkdtempSync(join(tmpdir(), 't3dh-cli-args-'));
+  const overlay = join(dir, 'o.png'), out = join(dir, 'r.json'), converted = join(dir, 'w.safetensors');
+  const cases: [string[], RegExp][] = [
+    [['run', PHOTO, '--weights', WEIGHTS, '--nhead', '4', '--ovrlay', overlay], /run: Unknown option '--ovrlay'/],
+    [['convert', WEIGHTS, converted, '--nhead', '4', '--anything'], /convert: Unknown option '--anything'/],
+    [['convert', WEIGHTS, converted, '--nhead', '4', '--flame', 'f.pkl'], /convert: Unknown option '--flame'/],
+    [['run', PHOTO, '--weights', WEIGHTS, '--nhead', '4', '--out'], /run: Option '--out <value>' argument missing/],
+    [['run', PHOTO, '--weights', '--out', out], /run: Option '--weights' argument is ambiguous/],
+    [['run', PHOTO, '-x'], /run: Unknown option '-x'/],
+    [['info', 'extra'], /info: Unexpected argument 'extra'/],
+    [['run', PHOTO, '--weights', WEIGHTS, '--nhead', 'four', '--out', out], /--nhead four: expected a positive integer/],
+    [['convert', WEIGHTS, converted, '--nhead', '0'], /--nhead 0: expected a positive integer/],
+  ];
+  for (const [args, message] of cases) {
+    const r = cli(...args);
+    const label = args.join(' ');
+    assert.is(r.status, 2, `${label}: exit ${r.status}\n${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, message, label);
+    assert.match(r.stderr, /trans3dhead run <image\.\.\.>/, `${label}: the usage follows the message`);
+    assert.is(r.stdout, '', `${label}: nothing ran`);
+  }
+  for (const f of [overlay, out, converted]) assert.not.ok(existsSync(f), `${f} was written`);
+});
+
+test('help and the usage: -h/--help exit 0, no command exits 2', () => {
+  for (const args of [['--help'], ['-h'], ['run', '--help'], ['convert', '-h']]) {
+    const r = cli(...args);
+    assert.is(r.status, 0, args.join(' '));
+    assert.match(r.stdout, /trans3dhead convert in\.pth out\.safetensors/);
+  }
+  const r = cli();
+  assert.is(r.status, 2);
+  assert.match(r.stdout, /trans3dhead run <image\.\.\.>/);
+});
+
+test.run();
