@@ -10,16 +10,21 @@ import { Trans3DHead } from './model/trans3dhead.ts';
 import { parseWeights, weightsToSafetensors } from './model/weights.ts';
 import { decodeImage } from './platform/node-io.ts';
 import { nodePlatform, releaseDevice } from './platform/node.ts';
-import { describeAdapter } from './platform/types.ts';
+import { ADAPTER_CHOICES, describeAdapter, LIMITS_MODES, type AdapterChoice, type LimitsMode } from './platform/types.ts';
+import { SCHEDULE_CHOICES } from './graph/tuning.ts';
 
 const USAGE = `trans3dhead: 3D head alignment (Trans3DHead) on WebGPU
 
   trans3dhead run <image...> [--weights w.safetensors|w.pth] [--flame f.safetensors|generic_model.pkl|f.npz]
                   [--flame-landmarks file]... [--box x,y,w,h] [--out result.json] [--overlay out.png]
-                  [--nhead N] [--strip-prefix p]
+                  [--nhead N] [--strip-prefix p] [--adapter A] [--limits L] [--schedule S]
   trans3dhead convert in.pth out.safetensors [--strip-prefix p] [--nhead N]
   trans3dhead convert-flame generic_model.pkl|model.npz out.safetensors [--flame-landmarks file]...
-  trans3dhead info
+  trans3dhead info [--adapter A] [--limits L]
+
+  --adapter auto|gpu|swiftshader|lavapipe   (default: env TRANS3DHEAD_ADAPTER, else auto)
+  --limits adapter|default                   default = only the WebGPU spec-default limits
+  --schedule auto|cpu|gpu                    force the CPU (register) or GPU (tiled) kernels
 
 Without --weights/--flame, run uses the built-in UNTRAINED default weights and a synthetic FLAME:
 the numbers are then not a real prediction.`;
@@ -30,10 +35,10 @@ class UsageError extends Error {}
 // missing value or a stray argument is a usage error, never silently ignored.
 const str = { type: 'string' } as const;
 const COMMANDS: Record<string, { positionals: boolean; options: NonNullable<ParseArgsConfig['options']> }> = {
-  run: { positionals: true, options: { weights: str, flame: str, 'flame-landmarks': { type: 'string', multiple: true }, box: str, out: str, overlay: str, nhead: str, 'strip-prefix': str } },
+  run: { positionals: true, options: { weights: str, flame: str, 'flame-landmarks': { type: 'string', multiple: true }, box: str, out: str, overlay: str, nhead: str, 'strip-prefix': str, adapter: str, limits: str, schedule: str } },
   convert: { positionals: true, options: { 'strip-prefix': str, nhead: str } },
   'convert-flame': { positionals: true, options: { 'flame-landmarks': { type: 'string', multiple: true } } },
-  info: { positionals: false, options: {} },
+  info: { positionals: false, options: { adapter: str, limits: str } },
 };
 
 interface Args { pos: string[]; one: (k: string) => string | undefined; many: (k: string) => string[] | undefined }
@@ -78,13 +83,24 @@ function parseBox(s: string | undefined): [number, number, number, number] | und
   return v as [number, number, number, number];
 }
 
+function choice<T extends string>(flag: string, v: string | undefined, allowed: readonly T[]): T | undefined {
+  if (v === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(v)) throw new UsageError(`${flag} ${v}: expected one of ${allowed.join(', ')}`);
+  return v as T;
+}
+
+function deviceChoice(one: Args['one']): { adapter?: AdapterChoice; limits?: LimitsMode } {
+  return { adapter: choice('--adapter', one('adapter'), ADAPTER_CHOICES), limits: choice('--limits', one('limits'), LIMITS_MODES) };
+}
+
 async function run({ pos, one, many }: Args): Promise<void> {
   if (pos.length === 0) throw new UsageError('run: give at least one image');
   const box = parseBox(one('box'));
   if (one('overlay') && pos.length !== 1) throw new UsageError('--overlay draws one image; run one image at a time');
   const model = await Trans3DHead.create(nodePlatform, {
     weights: one('weights'), flame: one('flame'), flameLandmarks: many('flame-landmarks'),
-    stripPrefix: one('strip-prefix'), config: parseNhead(one('nhead')),
+    stripPrefix: one('strip-prefix'), config: parseNhead(one('nhead')), ...deviceChoice(one),
+    schedule: choice('--schedule', one('schedule'), SCHEDULE_CHOICES),
   });
   try {
     if (model.synthetic.weights || model.synthetic.flame) {
@@ -151,7 +167,7 @@ export async function main(argv: string[]): Promise<number> {
     else if (cmd === 'convert') await convert(args);
     else if (cmd === 'convert-flame') await convertFlame(args);
     else {
-      const ctx = await nodePlatform.getDevice();
+      const ctx = await nodePlatform.getDevice(deviceChoice(args.one));
       process.stdout.write(`adapter: ${describeAdapter(ctx.adapter)}\n${JSON.stringify(ctx.adapter, null, 2)}\n`);
     }
     return 0;

@@ -25,6 +25,9 @@ test('unknown options, missing values and stray arguments are usage errors; noth
     [['info', 'extra'], /info: Unexpected argument 'extra'/],
     [['run', PHOTO, '--weights', WEIGHTS, '--nhead', 'four', '--out', out], /--nhead four: expected a positive integer/],
     [['convert', WEIGHTS, converted, '--nhead', '0'], /--nhead 0: expected a positive integer/],
+    [['run', PHOTO, '--adapter', 'lavapip', '--out', out], /--adapter lavapip: expected one of auto, gpu, swiftshader, lavapipe/],
+    [['info', '--limits', 'max'], /--limits max: expected one of adapter, default/],
+    [['run', PHOTO, '--schedule', 'fast', '--out', out], /--schedule fast: expected one of auto, cpu, gpu/],
   ];
   for (const [args, message] of cases) {
     const r = cli(...args);
