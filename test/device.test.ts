@@ -28,7 +28,7 @@ test('getDevice reports the adapter, its kind, features and the DEVICE limits', 
   if (a.kind === 'swiftshader' || a.kind === 'lavapipe') {
     assert.ok(a.cpu, `${a.kind} is a CPU adapter`);
     assert.match(describeAdapter(a), /CPU adapter/);
-    assert.ok(tuningFor(ctx).cpuLike, 'tuningFor agrees with describeAdapter on what a CPU adapter is');
+    assert.ok(tuningFor(ctx, 'auto').cpuLike, 'tuningFor agrees with describeAdapter on what a CPU adapter is');
   }
   assert.is(ctx.timestamps, a.features.includes('timestamp-query'));
   if (a.features.includes('timestamp-query')) assert.ok(ctx.device.features.has('timestamp-query'), 'timestamp-query requested when offered');
