@@ -120,8 +120,13 @@ def load_landmark_embedding(faces, path=None, dynamic_path=None, flame=None):
         d = _load_pickle(path)
     if hasattr(d, "__dict__") and not isinstance(d, dict):
         d = vars(d)
-    idx = np.asarray(d.get("lmk_faces_idx", d.get("lmk_face_idx"))).reshape(-1)
-    bary = np.asarray(d.get("lmk_bary_coords", d.get("lmk_b_coords"))).reshape(-1, 3)
+    if "full_lmk_faces_idx" in d:  # FLAME_PyTorch's landmark_embedding.npy: 68 at zero pose
+        d = {"lmk_faces_idx": d["full_lmk_faces_idx"], "lmk_bary_coords": d["full_lmk_bary_coords"]}
+    idx, bary = d.get("lmk_faces_idx", d.get("lmk_face_idx")), d.get("lmk_bary_coords", d.get("lmk_b_coords"))
+    if idx is None or bary is None:
+        raise ValueError(f"{path}: no landmark embedding inside (looked for lmk_faces_idx/lmk_face_idx and "
+                         f"lmk_bary_coords/lmk_b_coords or full_lmk_faces_idx; found {sorted(d)[:10]})")
+    idx, bary = np.asarray(idx).reshape(-1), np.asarray(bary).reshape(-1, 3)
     if len(idx) == 51:
         if dynamic_path is None:
             raise ValueError(f"{path} has the 51 static landmarks only: also pass the dynamic contour "

@@ -96,5 +96,38 @@ class Reader(unittest.TestCase):
             load_landmark_embedding([[0, 1, 2]], None, flame={"lmk_faces_idx": [0] * 51, "lmk_bary_coords": [[1, 0, 0]] * 51})
 
 
+class FlameFiles(unittest.TestCase):
+    def test_flame_and_embedding_files(self):
+        """The trainer reads a FLAME from the published pickle or an .npz, and the embedding from
+        DAD-3DHeads' static (51) + dynamic (contour table) pair, into the canonical arrays."""
+        import pickle
+        from trans3dhead_ref import synthetic_flame
+        from trans3dhead_train.train import load_flame
+        ref = synthetic_flame.generate(0)
+        d = tempfile.mkdtemp()
+        try:
+            synthetic_flame.write_generic_model_pkl(os.path.join(d, "generic_model.pkl"), ref)
+            synthetic_flame.write_npz(os.path.join(d, "generic_model.npz"), ref)
+            idx, bary = np.asarray(ref["lmk_faces_idx"]), np.asarray(ref["lmk_bary_coords"], np.float64)
+            with open(os.path.join(d, "static.pkl"), "wb") as f:
+                pickle.dump({"lmk_face_idx": idx[17:], "lmk_b_coords": bary[17:]}, f, protocol=2)
+            table = {"lmk_face_idx": np.stack([idx[:17]] + [idx[:17][::-1]] * 78),   # row 0: zero pose
+                     "lmk_b_coords": np.stack([bary[:17]] + [bary[:17][::-1]] * 78)}
+            np.save(os.path.join(d, "dynamic.npy"), np.array(table, dtype=object), allow_pickle=True)
+            for name in ("generic_model.pkl", "generic_model.npz"):
+                flame, emb = load_flame({"flame": os.path.join(d, name), "flame_landmarks": os.path.join(d, "static.pkl"),
+                                         "flame_landmarks_dynamic": os.path.join(d, "dynamic.npy")})
+                for k in ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "faces"):
+                    np.testing.assert_allclose(np.asarray(flame[k], np.float64), np.asarray(ref[k], np.float64),
+                                               atol=1e-7, err_msg=f"{name} {k}")
+                self.assertEqual(list(flame["parents"]), [-1, 0, 1, 1, 1])
+                np.testing.assert_array_equal(emb.idx, idx)
+                np.testing.assert_allclose(emb.bary, bary)
+            with self.assertRaisesRegex(ValueError, "dynamic"):
+                load_landmark_embedding(ref["faces"], os.path.join(d, "static.pkl"))
+        finally:
+            shutil.rmtree(d)
+
+
 if __name__ == "__main__":
     unittest.main()
