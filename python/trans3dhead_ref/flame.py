@@ -15,9 +15,9 @@ def batch_rodrigues(rot_vecs):
     cos = torch.unsqueeze(torch.cos(angle), dim=1)
     sin = torch.unsqueeze(torch.sin(angle), dim=1)
     rx, ry, rz = torch.split(rot_dir, 1, dim=1)
-    zeros = torch.zeros((n, 1), dtype=rot_vecs.dtype)
+    zeros = torch.zeros((n, 1), dtype=rot_vecs.dtype, device=rot_vecs.device)
     K = torch.cat([zeros, -rz, ry, rz, zeros, -rx, -ry, rx, zeros], dim=1).view((n, 3, 3))
-    ident = torch.eye(3, dtype=rot_vecs.dtype).unsqueeze(dim=0)
+    ident = torch.eye(3, dtype=rot_vecs.dtype, device=rot_vecs.device).unsqueeze(dim=0)
     return ident + sin * K + (1 - cos) * torch.bmm(K, K)
 
 
@@ -49,14 +49,14 @@ def lbs(betas, pose, v_template, shapedirs, posedirs, J_regressor, parents, lbs_
     b = max(betas.shape[0], pose.shape[0])
     v_shaped = v_template + torch.einsum("bl,mkl->bmk", [betas, shapedirs])
     J = torch.einsum("bik,ji->bjk", [v_shaped, J_regressor])
-    ident = torch.eye(3, dtype=betas.dtype)
+    ident = torch.eye(3, dtype=betas.dtype, device=betas.device)
     rot_mats = batch_rodrigues(pose.view(-1, 3)).view([b, -1, 3, 3])
     pose_feature = (rot_mats[:, 1:, :, :] - ident).view([b, -1])
     v_posed = torch.matmul(pose_feature, posedirs).view(b, -1, 3) + v_shaped
     _, A = batch_rigid_transform(rot_mats, J, parents)
     W = lbs_weights.unsqueeze(dim=0).expand([b, -1, -1])
     T = torch.matmul(W, A.view(b, J_regressor.shape[0], 16)).view(b, -1, 4, 4)
-    v_posed_homo = torch.cat([v_posed, torch.ones([b, v_posed.shape[1], 1], dtype=betas.dtype)], dim=2)
+    v_posed_homo = torch.cat([v_posed, torch.ones([b, v_posed.shape[1], 1], dtype=betas.dtype, device=betas.device)], dim=2)
     v_homo = torch.matmul(T, torch.unsqueeze(v_posed_homo, dim=-1))
     return v_homo[:, :, :3, 0]
 
@@ -124,7 +124,7 @@ class FlameLayer(torch.nn.Module):
                           params.new_zeros(b, 6) if eye_pose is None else eye_pose], dim=1)
         v = lbs(betas, pose, self.v_template, self.shapedirs, self.posedirs, self.J_regressor,
                 self.parents, self.weights)
-        v = v + torch.tensor([0.0, 0.0, 0.05])                 # v.z += 0.05
+        v = v + torch.tensor([0.0, 0.0, 0.05], device=v.device)                 # v.z += 0.05
         R = rotation_6d_to_matrix(rot6d)
         vertices = torch.einsum("bij,bvj->bvi", R, v)         # R v per vertex
         s = torch.clamp(scale + 1.0, min=1e-8)[:, None]       # (B,1,1)
@@ -133,5 +133,5 @@ class FlameLayer(torch.nn.Module):
         out = {"flame_vertices": v, "vertices": vertices, "projected": projected[..., :2], "rotation": R}
         if self.lmk_faces_idx is not None:
             tri = vertices[:, self.faces[self.lmk_faces_idx]]  # (B, 68, 3 corners, 3)
-            out["landmarks3d"] = torch.einsum("blfi,lf->bli", tri, self.lmk_bary_coords)
+            out["landmarks3d"] = torch.einsum("blfi,lf->bli", tri, self.lmk_bary_coords.to(vertices))
         return out
