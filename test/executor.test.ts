@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import { CompiledGraph } from '../src/graph/compile.ts';
 import { Graph } from '../src/graph/graph.ts';
 import { gemm } from '../src/kernels/gemm.ts';
+import { elementwise } from '../src/kernels/elementwise.ts';
 import { layerNorm } from '../src/kernels/layernorm.ts';
 import { gemmRef } from './reference/gemm.ts';
 import { layerNormRef } from './reference/layernorm.ts';
@@ -107,6 +108,28 @@ test('executor: dispose() destroys every buffer the graph owns; weights are shar
     await cg.run({ x: randomArray(32, 1) });
     await cg.dispose(); await cg2.dispose(); cg.weights.dispose();
     assert.is(buffers.live(), 0, `${buffers.live()} buffers left alive`);
+  } finally {
+    buffers.restore();
+  }
+});
+
+test('executor: a tensor over maxStorageBufferBindingSize is rejected before any buffer is made', async () => {
+  const ctx = await gpu();
+  const max = ctx.device.limits.maxStorageBufferBindingSize;
+  const g = await newGraph();
+  // relu(relu(x)) with x one vec4 over the limit: the intermediate needs a slot of that size.
+  const x = g.input('x', [max / 4 + 4]);
+  g.output('y', elementwise(g, 'relu', elementwise(g, 'relu', x, undefined, { name: 'r1' }), undefined, { name: 'r2' }));
+  const buffers = trackLiveBuffers(ctx);
+  try {
+    await CompiledGraph.create(ctx, g).then(() => assert.unreachable('built'), (e: Error) => assert.match(e.message, /exceeds this adapter's maxStorageBufferBindingSize/));
+    // Nothing left behind: no buffers, and no error scope left pushed to swallow later errors.
+    assert.is(buffers.live(), 0, `${buffers.live()} buffers left alive`);
+    ctx.device.pushErrorScope('validation');
+    ctx.device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.STORAGE }).destroy();
+    assert.ok(await ctx.device.popErrorScope(), 'a later validation error reaches its own scope');
+    const stale = await ctx.device.popErrorScope().then(() => true, () => false);
+    assert.not.ok(stale, 'no stale error scope is left on the device');
   } finally {
     buffers.restore();
   }

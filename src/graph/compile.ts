@@ -130,6 +130,14 @@ export class CompiledGraph {
     const { device } = this.ctx;
     const g = this.graph;
     const maxBinding = this.ctx.device.limits.maxStorageBufferBindingSize;
+    // Checked before anything is created: a throw after this would leak buffers and leave the
+    // error scopes below pushed, swallowing later errors.
+    for (const id of this.order) {
+      for (const v of [...g.nodes[id].inputs, ...g.nodes[id].outputs]) {
+        const t = storageOf(v);
+        if (bindingBytes(t) > maxBinding) throw new Error(`tensor ${t.name} (${bindingBytes(t)} bytes) exceeds this adapter's maxStorageBufferBindingSize (${maxBinding}); use a smaller batch or input`);
+      }
+    }
     device.pushErrorScope('validation');
     device.pushErrorScope('out-of-memory');
 
@@ -155,7 +163,6 @@ export class CompiledGraph {
 
     const bufferOf = (v: Tensor): GPUBuffer => {
       const t = storageOf(v);
-      if (bindingBytes(t) > maxBinding) throw new Error(`tensor ${t.name} (${bindingBytes(t)} bytes) exceeds this adapter's maxStorageBufferBindingSize (${maxBinding}); use a smaller batch or input`);
       if (t.kind === 'weight') return this.weights.get(t);
       if (t.kind === 'input') return this.inputBuffers.get(t.name)!.buffer;
       const out = outputBuffers.get(t.id);
