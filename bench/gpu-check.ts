@@ -9,6 +9,8 @@
 //   --expected file          the CPU adapter's outputs (default .gpucheck/expected.json)
 //   --write-expected file    write them instead of checking (scripts/prepare-gpu-check.mjs)
 //   --tests dir              bundled kernel test files (*.test.mjs) to run, one process each
+//   --test-files a,b         only these of them (default all; --quick: the fast ones, QUICK_TESTS)
+//   --test-timeout S         per test file (default 300; --quick 900)
 //   --out file               the JSON (default $OUT/gpu-check.json, else .cache/gpu-check.json)
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -32,6 +34,8 @@ const { values: opt } = parseArgs({
     expected: { type: 'string', default: '.gpucheck/expected.json' },
     'write-expected': { type: 'string' },
     tests: { type: 'string' },
+    'test-files': { type: 'string' },
+    'test-timeout': { type: 'string' },
     out: { type: 'string' },
     image: { type: 'string', default: 'test/fixtures/astronaut-head.png' },
   },
@@ -40,6 +44,10 @@ const quick = opt.quick!;
 const batches = (opt.batches ?? (quick ? '1,2' : '1,8,32')).split(',').map(Number);
 if (batches.some((b) => !Number.isInteger(b) || b < 1)) throw new Error(`--batches must be positive integers separated by commas, got ${opt.batches}`);
 const maxSeconds = Number(opt.seconds);
+// On a CPU adapter the whole kernel suite takes tens of minutes; these take a few (and cover
+// GEMM, the op every stage leans on). A GPU runs them all in about a minute.
+const QUICK_TESTS = ['elementwise', 'gemm', 'layernorm', 'maxpool', 'mean', 'qamem'];
+const testTimeoutMs = 1000 * Number(opt['test-timeout'] ?? (quick ? 900 : 300));
 const outFile = opt.out ?? (process.env.OUT ? join(process.env.OUT, 'gpu-check.json') : '.cache/gpu-check.json');
 const t0 = performance.now();
 const elapsed = () => ((performance.now() - t0) / 1000).toFixed(0).padStart(4) + ' s';
@@ -137,7 +145,7 @@ function runTestFile(file: string): Promise<TestRun> {
     let text = '';
     child.stdout.on('data', (d) => { text += d; });
     child.stderr.on('data', (d) => { text += d; });
-    const timer = setTimeout(() => { text += '\ntimed out after 300 s\n'; child.kill('SIGKILL'); }, 300_000);
+    const timer = setTimeout(() => { text += `\ntimed out after ${testTimeoutMs / 1000} s\n`; child.kill('SIGKILL'); }, testTimeoutMs);
     child.on('close', (code) => {
       clearTimeout(timer);
       const num = (re: RegExp) => Number(re.exec(text)?.[1] ?? 0);
@@ -150,11 +158,16 @@ function runTestFile(file: string): Promise<TestRun> {
   });
 }
 if (opt.tests) {
-  const files = readdirSync(opt.tests).filter((f) => f.endsWith('.test.mjs')).sort();
-  if (files.length === 0) throw new Error(`--tests ${opt.tests}: no *.test.mjs files there; run scripts/prepare-gpu-check.mjs first`);
-  log(`kernel tests: ${files.length} files`);
+  const all = readdirSync(opt.tests).filter((f) => f.endsWith('.test.mjs')).sort();
+  if (all.length === 0) throw new Error(`--tests ${opt.tests}: no *.test.mjs files there; run scripts/prepare-gpu-check.mjs first`);
+  const only = opt['test-files']?.split(',') ?? (quick ? QUICK_TESTS : undefined);
+  const unknown = only?.filter((n) => !all.includes(`${n}.test.mjs`)) ?? [];
+  if (unknown.length) throw new Error(`--test-files: no ${unknown.join(', ')} in ${opt.tests} (there: ${all.map((f) => f.replace('.test.mjs', '')).join(', ')})`);
+  const files = only ? all.filter((f) => only.includes(f.replace('.test.mjs', ''))) : all;
+  log(`kernel tests: ${files.length} of ${all.length} files${only ? ` (${only.join(', ')})` : ''}`);
   const runs: TestRun[] = [];
   for (const f of files) {
+    log(`  ${f}...`);
     const r = await runTestFile(join(opt.tests, f));
     runs.push(r);
     console.log(`  ${f.padEnd(26)} ${String(r.passed).padStart(3)} passed ${String(r.failed).padStart(2)} failed${r.skipped ? ` ${r.skipped} skipped` : ''} ${r.seconds.toFixed(1).padStart(6)} s`);
@@ -162,7 +175,7 @@ if (opt.tests) {
   }
   const failed = runs.reduce((s, r) => s + r.failed, 0);
   failures += failed;
-  out.kernelTests = { passed: runs.reduce((s, r) => s + r.passed, 0), failed, skipped: runs.reduce((s, r) => s + r.skipped, 0), files: runs };
+  out.kernelTests = { notRun: all.filter((f) => !files.includes(f)), passed: runs.reduce((s, r) => s + r.passed, 0), failed, skipped: runs.reduce((s, r) => s + r.skipped, 0), files: runs };
   save();
 } else out.kernelTests = { note: 'not run (no --tests folder given)' };
 
@@ -309,8 +322,8 @@ for (const b of (benches as Bench[]).filter((x) => !x.skipped && x.kernels?.leng
   console.log('  stage                          GPU ms');
   for (const s of b.stages!) console.log(`  ${s.stage.padEnd(28)}${s.ms.toFixed(3).padStart(10)}`);
 }
-const kt = out.kernelTests as { passed?: number; failed?: number };
-console.log(`\nkernel tests: ${kt.passed ?? '-'} passed, ${kt.failed ?? '-'} failed; outputs vs ${exp.adapter}: ${Object.values(parity).filter((p) => (p as { ok?: boolean }).ok === false).length ? 'MISMATCH' : 'ok'}`);
+const kt = out.kernelTests as { passed?: number; failed?: number; notRun?: string[] };
+console.log(`\nkernel tests: ${kt.passed ?? '-'} passed, ${kt.failed ?? '-'} failed${kt.notRun?.length ? ` (${kt.notRun.length} files not run)` : ''}; outputs vs ${exp.adapter}: ${Object.values(parity).filter((p) => (p as { ok?: boolean }).ok === false).length ? 'MISMATCH' : 'ok'}`);
 console.log(`target (batch-1 FPS >= 575 on a GPU): ${cpu ? 'n/a on a CPU adapter' : (out.target as { met: boolean }).met ? 'met' : 'missed'}${b1 ? ` (${b1.fps!.toFixed(1)} FPS)` : ''}`);
 console.log(`wrote ${outFile}; ${failures ? `${failures} FAILURE(S)` : 'all checks passed'} in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 await model.dispose();

@@ -36,7 +36,11 @@ const KERNEL_TESTS = ['attention', 'backbone', 'conv2d', 'decoder', 'elementwise
 
 rmSync(STAGE, { recursive: true, force: true });
 mkdirSync(RT, { recursive: true });
-rmSync(OUT, { recursive: true, force: true });
+// --skip-expected keeps the expected outputs already there (they depend only on the weights'
+// seed, the model code and the photo); everything else is remade.
+const skipExpected = process.argv.includes('--skip-expected');
+if (skipExpected && !existsSync(join(OUT, 'expected.json'))) fail(`--skip-expected: there is no ${OUT}/expected.json to keep`);
+for (const f of existsSync(OUT) ? readdirSync(OUT) : []) if (!(skipExpected && f === 'expected.json')) rmSync(join(OUT, f), { recursive: true, force: true });
 mkdirSync(OUT, { recursive: true });
 
 // ---- bundles ----
@@ -96,7 +100,7 @@ cpSync(join(STAGE, 'deb/usr/lib/x86_64-linux-gnu/libvulkan.so.1'), join(RT, 'vk/
 say(`Vulkan loader from ${deb}`);
 
 // ---- the expected outputs: the bundle itself, on this machine's CPU adapter ----
-if (!process.argv.includes('--skip-expected')) {
+if (!skipExpected) {
   say('expected outputs: running the bundled check on this machine\'s adapter (a minute or more on a CPU adapter)...');
   const r = spawnSync(process.execPath, [join(RT, 'bundle/bench/gpu-check.mjs'), '--write-expected', join(OUT, 'expected.json')], { stdio: 'inherit' });
   if (r.status !== 0) fail('the bundled check could not make the expected outputs (see above)');
