@@ -18,12 +18,13 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { nodePlatform, getDevice, releaseDevice } from '../src/platform/node.ts';
-import { describeAdapter, type AdapterReport } from '../src/platform/types.ts';
+import { describeAdapter } from '../src/platform/types.ts';
 import { Trans3DHead, type HeadResult } from '../src/model/trans3dhead.ts';
 import { DEFAULT_CONFIG } from '../src/model/config.ts';
 import { defaultWeights, DEFAULT_WEIGHTS_SEED } from '../src/model/default-weights.ts';
 import { weightsToSafetensors } from '../src/model/weights.ts';
 import type { NodeTiming } from '../src/graph/compile.ts';
+import { compare, isCpuAdapter, summarise, TOLERANCES, VERTEX_STRIDE, type Summary } from './gpu-check-compare.ts';
 import type { StateDict } from '../src/io/tensor.ts';
 
 const { values: opt } = parseArgs({
@@ -50,67 +51,14 @@ const QUICK_TESTS = ['elementwise', 'gemm', 'layernorm', 'maxpool', 'mean', 'qam
 const testTimeoutMs = 1000 * Number(opt['test-timeout'] ?? (quick ? 900 : 300));
 const outFile = opt.out ?? (process.env.OUT ? join(process.env.OUT, 'gpu-check.json') : '.cache/gpu-check.json');
 const t0 = performance.now();
+const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(p * (s.length - 1) + 0.5))]; };
 const elapsed = () => ((performance.now() - t0) / 1000).toFixed(0).padStart(4) + ' s';
 const log = (s: string) => console.log(`[${elapsed()}] ${s}`);
-
-// GPU vs CPU adapter, same weights and input. CI bounds each CPU adapter against PyTorch by the
-// end-to-end tolerances (test/model-helpers.ts: 0.05 px, params 1e-3, rotation 1e-3, 0.05 deg,
-// vertices 1e-4); an adapter within those of PyTorch is within twice those of another adapter.
-export const TOLERANCES = { px: 0.1, params: 2e-3, rotation: 2e-3, poseDeg: 0.1, vertices: 2e-4, verticesSumAbsRel: 1e-4 };
-/** Every VERTEX_STRIDE-th vertex travels in the expected JSON (with sums over all of them). */
-const VERTEX_STRIDE = 50;
-
-const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(p * (s.length - 1) + 0.5))]; };
-const round = (xs: ArrayLike<number>) => Array.from(xs, (x) => Number(x.toPrecision(8)));
-
-/** CPU adapters: SwiftShader, lavapipe/llvmpipe, WARP. */
-function isCpuAdapter(a: AdapterReport): boolean {
-  return a.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe|warp/i.test(`${a.vendor} ${a.architecture} ${a.device} ${a.description}`);
-}
 
 function weightsDigest(sd: StateDict): string {
   const h = createHash('sha256');
   for (const k of [...sd.keys()].sort()) { const t = sd.get(k)!; h.update(k); h.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)); }
   return h.digest('hex');
-}
-
-/** The subset of a result that travels: small, and enough to catch any wrong kernel. */
-function summarise(r: HeadResult) {
-  const V = r.vertices.length / 3;
-  const pick = (a: Float32Array, d: number) => { const o: number[] = []; for (let v = 0; v < V; v += VERTEX_STRIDE) for (let c = 0; c < d; c++) o.push(a[v * d + c]); return o; };
-  let sumAbs = 0;
-  for (const x of r.vertices) sumAbs += Math.abs(x);
-  return {
-    landmarks: round(r.landmarks), params: round(r.params), rotation: round(r.rotation),
-    pose: { pitch: r.pose.pitch, yaw: r.pose.yaw, roll: r.pose.roll },
-    vertices: round(pick(r.vertices, 3)), projectedVertices: round(pick(r.projectedVertices, 2)),
-    verticesSumAbs: sumAbs, landmarks3d: r.landmarks3d ? round(r.landmarks3d) : undefined,
-  };
-}
-type Summary = ReturnType<typeof summarise>;
-
-const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  if (a.length !== b.length) return Infinity;
-  let m = 0;
-  for (let i = 0; i < a.length; i++) { const d = Math.abs(a[i] - b[i]); m = Number.isNaN(d) ? Infinity : Math.max(m, d); }
-  return m;
-};
-
-/** Max |difference| per output and whether each is within TOLERANCES. */
-function compare(got: Summary, exp: Summary) {
-  const T = TOLERANCES;
-  const rows: [string, number, number][] = [
-    ['landmarks (px)', maxDiff(got.landmarks, exp.landmarks), T.px],
-    ['params', maxDiff(got.params, exp.params), T.params],
-    ['rotation', maxDiff(got.rotation, exp.rotation), T.rotation],
-    ['pose (deg)', maxDiff([got.pose.pitch, got.pose.yaw, got.pose.roll], [exp.pose.pitch, exp.pose.yaw, exp.pose.roll]), T.poseDeg],
-    [`vertices (every ${VERTEX_STRIDE}th)`, maxDiff(got.vertices, exp.vertices), T.vertices],
-    [`projected vertices (px, every ${VERTEX_STRIDE}th)`, maxDiff(got.projectedVertices, exp.projectedVertices), T.px],
-    ['sum |vertices| (relative)', Math.abs(got.verticesSumAbs - exp.verticesSumAbs) / exp.verticesSumAbs, T.verticesSumAbsRel],
-  ];
-  if (exp.landmarks3d) rows.push(['landmarks3d', got.landmarks3d ? maxDiff(got.landmarks3d, exp.landmarks3d) : Infinity, T.vertices]);
-  const checks = rows.map(([name, maxAbsDiff, tol]) => ({ name, maxAbsDiff, tol, ok: maxAbsDiff <= tol }));
-  return { ok: checks.every((c) => c.ok), checks };
 }
 
 // ---- 1. The adapter ----
