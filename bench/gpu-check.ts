@@ -149,6 +149,7 @@ if (opt['write-expected']) {
 
 if (!existsSync(opt.expected!)) throw new Error(`${opt.expected} is missing: run node scripts/prepare-gpu-check.mjs here (it makes the CPU adapter's outputs)`);
 const exp = JSON.parse(readFileSync(opt.expected!, 'utf8')) as Summary & { weightsSha256: string; adapter: string; image: string };
+if (exp.image !== opt.image) throw new Error(`the expected outputs are for ${exp.image}, not ${opt.image}: drop --image, or make them for it with --write-expected`);
 if (exp.weightsSha256 !== weightsSha256) {
   throw new Error(`the expected outputs were made from other weights (sha256 ${exp.weightsSha256.slice(0, 16)}..., here ${weightsSha256.slice(0, 16)}...): src/model/default-weights.ts changed; rerun scripts/prepare-gpu-check.mjs`);
 }
@@ -177,8 +178,7 @@ function byStage(nodes: NodeTiming[]) {
 const benches: Record<string, unknown>[] = [];
 out.bench = benches;
 const profileRuns = quick ? 1 : 5;
-for (const batch of batches) {
-  log(`batch ${batch}`);
+async function measureBatch(batch: number): Promise<void> {
   const images = Array(batch).fill(image);
   const tb = performance.now();
   let cg;
@@ -190,8 +190,7 @@ for (const batch of batches) {
     // Not a failure of the engine: this adapter cannot bind a tensor this large.
     benches.push({ batch, skipped: `this adapter's maxStorageBufferBindingSize (${deviceLimits.maxStorageBufferBindingSize} bytes) is too small for batch ${batch}: ${msg}` });
     console.log(`  SKIPPED: ${msg}`);
-    save();
-    continue;
+    return;
   }
   const buildMs = performance.now() - tb;
   const tf = performance.now();
@@ -254,19 +253,30 @@ for (const batch of batches) {
   console.log(`  ${r.fps.toFixed(2)} FPS, ${median.toFixed(2)} ms per batch median (p10 ${r.msP10.toFixed(2)}, p90 ${r.msP90.toFixed(2)}, ${ms.length} frames after ${warmups} warm-up)`);
   if (spinPolling) console.log(`  with Dawn's own polling (a core spinning): ${spinPolling.fps.toFixed(2)} FPS, ${spinPolling.msMedian.toFixed(3)} ms median (${spinPolling.frames} frames)`);
   console.log(`  build ${buildMs.toFixed(0)} ms, first frame ${firstFrameMs.toFixed(0)} ms; GPU ${r.gpuMsTimestamps?.toFixed(2) ?? '-'} ms by timestamps (profile mode, one pass per node), ${r.gflop.toFixed(2)} GFLOP, ${r.dispatches} dispatches`);
-  save();
   // Free this batch's intermediates before the next, larger one.
   await cg.dispose();
 }
+for (const batch of batches) {
+  log(`batch ${batch}`);
+  try {
+    await measureBatch(batch);
+  } catch (e) {
+    // Keep what the other batches measured: record this one's error and go on.
+    failures++;
+    benches.push({ batch, error: (e as Error).stack ?? String(e) });
+    console.log(`  FAILED: ${(e as Error).stack ?? e}`);
+  }
+  save();
+}
 
-if (!benches.some((b) => !b.skipped)) {
+if (!benches.some((b) => !b.skipped && !b.error)) {
   parity.notChecked = 'no batch could run on this adapter, so its outputs were not checked';
   failures++;
 }
 
 // ---- 5. Summary ----
-type Bench = { batch: number; skipped?: string; fps?: number; msMedian?: number; gpuMsTimestamps?: number | null; gflop?: number; kernels?: ReturnType<typeof byKernel>; stages?: ReturnType<typeof byStage> };
-const b1 = (benches as Bench[]).find((b) => b.batch === 1 && !b.skipped);
+type Bench = { batch: number; skipped?: string; error?: string; fps?: number; msMedian?: number; gpuMsTimestamps?: number | null; gflop?: number; kernels?: ReturnType<typeof byKernel>; stages?: ReturnType<typeof byStage> };
+const b1 = (benches as Bench[]).find((b) => b.batch === 1 && !b.skipped && !b.error);
 out.target = {
   what: 'batch-1 FPS >= 575 (5x the paper\'s 115 FPS) on a GPU',
   batch1Fps: b1?.fps ?? null,
@@ -280,13 +290,13 @@ save();
 console.log(`\n== GPU check summary: ${describeAdapter(report)}`);
 console.log('batch      FPS   ms/batch  GPU ms (timestamps)  GFLOP/s (timestamps)');
 for (const b of benches as Bench[]) {
-  if (b.skipped) { console.log(`${String(b.batch).padStart(5)}  skipped: maxStorageBufferBindingSize`); continue; }
+  if (b.skipped || b.error) { console.log(`${String(b.batch).padStart(5)}  ${b.skipped ? 'skipped: maxStorageBufferBindingSize' : 'FAILED (error above)'}`); continue; }
   const g = b.gpuMsTimestamps;
   console.log(`${String(b.batch).padStart(5)}${b.fps!.toFixed(2).padStart(9)}${b.msMedian!.toFixed(2).padStart(11)}${(g?.toFixed(2) ?? '-').padStart(21)}${(g ? (b.gflop! / (g / 1000)).toFixed(1) : '-').padStart(22)}`);
 }
 const spin = (b1 as { spinPolling?: { fps: number } } | undefined)?.spinPolling;
 if (spin) console.log(`batch 1 with Dawn's own polling (a core spinning instead of 1 ms timers): ${spin.fps.toFixed(2)} FPS`);
-for (const b of (benches as Bench[]).filter((x) => !x.skipped && x.kernels?.length)) {
+for (const b of (benches as Bench[]).filter((x) => x.kernels?.length)) {
   const total = b.kernels!.reduce((s, k) => s + k.ms, 0);
   console.log(`\nbatch ${b.batch}, per kernel (median of ${profileRuns} profiled runs):`);
   console.log('  kernel            count    GPU ms   share  GFLOP/s');

@@ -27,6 +27,10 @@ unxz_to_stdout() {
 unxz_to_stdout "$G/runtime.tar.xz" | tar -xf - -C "$R"
 unxz_to_stdout "$G/node.xz" > "$R/node"
 chmod +x "$R/node"
+if ! "$R/node" --version >/dev/null; then
+  echo "gpu-check: cannot run $R/node (x86-64 Linux Node, glibc >= 2.28); if ${TMPDIR:-/tmp} is mounted noexec, set TMPDIR to another folder" >&2
+  exit 2
+fi
 RT="$R/runtime"
 
 # Vulkan: the system's loader if it has one, else the carried one (Debian's libvulkan1).
