@@ -10,7 +10,7 @@
 //   --write-expected file    write them instead of checking (scripts/prepare-gpu-check.mjs)
 //   --tests dir              bundled kernel test files (*.test.mjs) to run, one process each
 //   --test-files a,b         only these of them (default all; --quick: the fast ones, QUICK_TESTS)
-//   --test-timeout S         per test file (default 300; --quick 900)
+//   --test-timeout S         per test file (default 300 on a GPU, 1800 on a CPU adapter)
 //   --out file               the JSON (default $OUT/gpu-check.json, else .cache/gpu-check.json)
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -48,7 +48,6 @@ const maxSeconds = Number(opt.seconds);
 // On a CPU adapter the whole kernel suite takes tens of minutes; these take a few (and cover
 // GEMM, the op every stage leans on). A GPU runs them all in about a minute.
 const QUICK_TESTS = ['elementwise', 'gemm', 'layernorm', 'maxpool', 'mean', 'qamem'];
-const testTimeoutMs = 1000 * Number(opt['test-timeout'] ?? (quick ? 900 : 300));
 const outFile = opt.out ?? (process.env.OUT ? join(process.env.OUT, 'gpu-check.json') : '.cache/gpu-check.json');
 const t0 = performance.now();
 const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(p * (s.length - 1) + 0.5))]; };
@@ -66,6 +65,8 @@ log('GPU check: adapter');
 const ctx = await getDevice();
 const report = ctx.adapter;
 const cpu = isCpuAdapter(report);
+// attention.test alone takes about 5 minutes on SwiftShader under load; seconds on a GPU.
+const testTimeoutMs = 1000 * Number(opt['test-timeout'] ?? (cpu ? 1800 : 300));
 const deviceLimits: Record<string, number> = {};
 const LIMITS = ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup',
   'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupsPerDimension', 'maxStorageBuffersPerShaderStage', 'minStorageBufferOffsetAlignment', 'minUniformBufferOffsetAlignment'];
