@@ -4,6 +4,7 @@ import { CompiledGraph } from '../src/graph/compile.ts';
 import { Graph, type Tensor } from '../src/graph/graph.ts';
 import { orderNodes } from '../src/graph/plan.ts';
 import { gemm } from '../src/kernels/gemm.ts';
+import { elementwise } from '../src/kernels/elementwise.ts';
 import { layerNorm } from '../src/kernels/layernorm.ts';
 import { gemmRef } from './reference/gemm.ts';
 import { layerNormRef } from './reference/layernorm.ts';
@@ -126,6 +127,28 @@ test('executor: a graph without dispatches runs (its outputs are inputs); a run 
   assert.equal(Array.from((await queued).y), Array.from(data));
   try { await cg.run({ x: data }); assert.unreachable(); } catch (e) { assert.match((e as Error).message, /disposed/); }
   cg.weights.dispose();
+});
+
+test('executor: a tensor over maxStorageBufferBindingSize is rejected before any buffer is made', async () => {
+  const ctx = await gpu();
+  const max = ctx.device.limits.maxStorageBufferBindingSize;
+  const g = await newGraph();
+  // relu(relu(x)) with x one vec4 over the limit: the intermediate needs a slot of that size.
+  const x = g.input('x', [max / 4 + 4]);
+  g.output('y', elementwise(g, 'relu', elementwise(g, 'relu', x, undefined, { name: 'r1' }), undefined, { name: 'r2' }));
+  const buffers = trackLiveBuffers(ctx);
+  try {
+    await CompiledGraph.create(ctx, g).then(() => assert.unreachable('built'), (e: Error) => assert.match(e.message, /exceeds this device's maxStorageBufferBindingSize/));
+    // Nothing left behind: no buffers, and no error scope left pushed to swallow later errors.
+    assert.is(buffers.live(), 0, `${buffers.live()} buffers left alive`);
+    ctx.device.pushErrorScope('validation');
+    ctx.device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.STORAGE }).destroy();
+    assert.ok(await ctx.device.popErrorScope(), 'a later validation error reaches its own scope');
+    const stale = await ctx.device.popErrorScope().then(() => true, () => false);
+    assert.not.ok(stale, 'no stale error scope is left on the device');
+  } finally {
+    buffers.restore();
+  }
 });
 
 test('executor: bad inputs are rejected with the expected shape', async () => {

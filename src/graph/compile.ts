@@ -157,6 +157,8 @@ export class CompiledGraph {
   private async build(label: string): Promise<void> {
     const { device } = this.ctx;
     const g = this.graph;
+    // Checked before anything is created: a throw after this would leak buffers and leave the
+    // error scopes below pushed, swallowing later errors.
     checkLimits(device.limits, g, this.order, this.plan, label);
     device.pushErrorScope('validation');
     device.pushErrorScope('out-of-memory');

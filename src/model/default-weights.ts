@@ -3,7 +3,7 @@
 import type { StateDict } from '../io/tensor.ts';
 import { expectedShapes, type Trans3DHeadConfig } from './config.ts';
 
-const DEFAULT_WEIGHTS_SEED = 20261124;
+export const DEFAULT_WEIGHTS_SEED = 20261124;
 
 function gaussian(seed: number): () => number {
   let s = seed >>> 0;
