@@ -15,49 +15,18 @@
 // With SPLIT, workgroup z computes the K range [z*kChunk, (z+1)*kChunk) into its own slice of y.
 // Bias and residual are compile-time bindings, ReLU a uniform (fewer pipelines to compile).
 
-//#if !REDUCE
+// Bindings and Params: declared in src/kernels/conv2d.ts (CONV: x, w, bias?, residual? -> y;
+// CONV_REDUCE: part, bias?, residual? -> y).
 //#if CVEC4
-@group(0) @binding(#) var<storage, read> x: array<vec4f>;
+alias X = vec4f;
 //#else
-@group(0) @binding(#) var<storage, read> x: array<f32>;
+alias X = f32;
 //#endif
 //#if NVEC4
-@group(0) @binding(#) var<storage, read> w: array<vec4f>;
+alias E = vec4f;   // weights and outputs, along the channels
 //#else
-@group(0) @binding(#) var<storage, read> w: array<f32>;
+alias E = f32;
 //#endif
-//#else
-//#if NVEC4
-@group(0) @binding(#) var<storage, read> part: array<vec4f>;
-//#else
-@group(0) @binding(#) var<storage, read> part: array<f32>;
-//#endif
-//#endif
-//#if NVEC4
-//#if BIAS
-@group(0) @binding(#) var<storage, read> bias: array<vec4f>;
-//#endif
-//#if RESIDUAL
-@group(0) @binding(#) var<storage, read> residual: array<vec4f>;
-//#endif
-@group(0) @binding(#) var<storage, read_write> y: array<vec4f>;
-//#else
-//#if BIAS
-@group(0) @binding(#) var<storage, read> bias: array<f32>;
-//#endif
-//#if RESIDUAL
-@group(0) @binding(#) var<storage, read> residual: array<f32>;
-//#endif
-@group(0) @binding(#) var<storage, read_write> y: array<f32>;
-//#endif
-
-struct Params {
-  M: u32, N: u32, C: u32, H: u32,
-  W: u32, OH: u32, OW: u32, KW: u32,
-  stride: u32, pad: i32, K: u32, kChunk: u32,
-  splits: u32, pitch: u32, relu: u32,
-}
-@group(0) @binding(#) var<uniform> p: Params;
 
 const TM: u32 = {{TM}};
 const TN4: u32 = {{TN4}};
@@ -70,37 +39,22 @@ const KSTEP: u32 = 1u;
 override WG_X: u32 = 8u;
 override WG_Y: u32 = 8u;
 
-// Epilogue for output element(s) at flat index o (a vec4 index with NVEC4), column c.
-//#if NVEC4
-fn out4(o: u32, c4: u32, acc: vec4f) {
+// Epilogue for output element(s) at flat index o (a vec4 index with NVEC4), column (vec4) c.
+// Split-K partial products (SPLIT) are stored raw: CONV_REDUCE applies it after the sum.
+fn out(o: u32, c: u32, acc: E) {
   var v = acc;
-//#if !SPLIT
-//#if BIAS
-  v += bias[c4];
-//#endif
-//#if RESIDUAL
-  v += residual[o];
-//#endif
-  // ReLU from the uniforms, not a compile flag: one pipeline fewer to compile per variant.
-  v = select(v, max(v, vec4f(0.0)), p.relu != 0u);
-//#endif
-  y[o] = v;
-}
-//#else
-fn out1(o: u32, c: u32, acc: f32) {
-  var v = acc;
-//#if !SPLIT
 //#if BIAS
   v += bias[c];
 //#endif
 //#if RESIDUAL
   v += residual[o];
 //#endif
-  v = select(v, max(v, 0.0), p.relu != 0u);
+//#if !SPLIT
+  // ReLU from the uniforms, not a compile flag: one pipeline fewer to compile per variant.
+  v = select(v, max(v, E(0.0)), p.relu != 0u);
 //#endif
   y[o] = v;
 }
-//#endif
 
 //#if !REDUCE
 // Stores 4 consecutive columns [col, col+4) of row r into slice z (z > 0 only with SPLIT).
@@ -108,12 +62,12 @@ fn store4(z: u32, r: u32, col: u32, v: vec4f) {
   if (r >= p.M || col >= p.N) { return; }
   let o = z * p.M * p.N + r * p.N + col;
 //#if NVEC4
-  out4(o / 4u, col / 4u, v);
+  out(o / 4u, col / 4u, v);
 //#else
-  out1(o, col, v.x);
-  if (col + 1u < p.N) { out1(o + 1u, col + 1u, v.y); }
-  if (col + 2u < p.N) { out1(o + 2u, col + 2u, v.z); }
-  if (col + 3u < p.N) { out1(o + 3u, col + 3u, v.w); }
+  out(o, col, v.x);
+  if (col + 1u < p.N) { out(o + 1u, col + 1u, v.y); }
+  if (col + 2u < p.N) { out(o + 2u, col + 2u, v.z); }
+  if (col + 3u < p.N) { out(o + 3u, col + 3u, v.w); }
 //#endif
 }
 
@@ -338,9 +292,9 @@ fn main_reduce(@builtin(global_invocation_id) gid: vec3u) {
   var s = part[i];
   for (var z = 1u; z < p.splits; z++) { s += part[z * total + i]; }
 //#if NVEC4
-  out4(i, i % (p.N / 4u), s);
+  out(i, i % (p.N / 4u), s);
 //#else
-  out1(i, i % p.N, s);
+  out(i, i % p.N, s);
 //#endif
 }
 //#endif

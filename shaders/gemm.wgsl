@@ -8,31 +8,17 @@
 // Out-of-range rows/columns load clamped (valid) addresses; an output only depends on its own
 // row of A and column of B, so clamped lanes only produce values that are never stored.
 
+// Bindings (a, b: A; bias?, residual?: E; c: E) and Params: declared in src/kernels/gemm.ts.
 //#if VEC4
 // K % 4 == 0 and N % 4 == 0: one vec4 load where the scalar form needs four (and on
-// SwiftShader four bounds checks).
-@group(0) @binding(#) var<storage, read> a: array<vec4f>;
-@group(0) @binding(#) var<storage, read> b: array<vec4f>;
-//#else
-@group(0) @binding(#) var<storage, read> a: array<f32>;
-@group(0) @binding(#) var<storage, read> b: array<f32>;
-//#endif
-//#if VEC4
-// The epilogue also works on vec4s (N % 4 == 0): a quarter of the loads, checks and stores.
+// SwiftShader four bounds checks); the epilogue also works on vec4s: a quarter of the loads,
+// checks and stores.
+alias A = vec4f;
 alias E = vec4f;
 //#else
+alias A = f32;
 alias E = f32;
 //#endif
-//#if BIAS
-@group(0) @binding(#) var<storage, read> bias: array<E>;
-//#endif
-//#if RESIDUAL
-@group(0) @binding(#) var<storage, read> residual: array<E>;
-//#endif
-@group(0) @binding(#) var<storage, read_write> c: array<E>;
-
-struct Params { M: u32, N: u32, K: u32, strideA: u32, strideB: u32, strideC: u32 }
-@group(0) @binding(#) var<uniform> p: Params;
 
 const TM: u32 = {{TM}};
 const TN4: u32 = {{TN4}};

@@ -58,26 +58,65 @@ function fingerprint(d: HostData): string {
   return s;
 }
 
-const pipelineCaches = new WeakMap<GPUDevice, Map<string, Promise<GPUComputePipeline>>>();
+/** Binding shape of a node: its inputs, outputs, and whether it has a uniform block. */
+export interface BindingShape { inputs: number; outputs: number; uniform: boolean }
 
-/** Pipelines are cached per device by WGSL text + entry point + override constants. */
-export function getPipeline(device: GPUDevice, shader: string, entryPoint: string, constants: Record<string, number> | undefined, label: string): Promise<GPUComputePipeline> {
-  let cache = pipelineCaches.get(device);
-  if (!cache) pipelineCaches.set(device, (cache = new Map()));
-  const key = `${entryPoint}\n${JSON.stringify(constants ?? {})}\n${shader}`;
+export function bindingShape(n: Node): BindingShape {
+  return { inputs: n.inputs.length, outputs: n.outputs.length, uniform: !!n.dispatch.uniforms };
+}
+
+interface DeviceCache {
+  pipelines: Map<string, Promise<GPUComputePipeline>>;
+  layouts: Map<string, { group: GPUBindGroupLayout; pipeline: GPUPipelineLayout }>;
+}
+const deviceCaches = new WeakMap<GPUDevice, DeviceCache>();
+
+function deviceCache(device: GPUDevice): DeviceCache {
+  let c = deviceCaches.get(device);
+  if (!c) deviceCaches.set(device, (c = { pipelines: new Map(), layouts: new Map() }));
+  return c;
+}
+
+/**
+ * The explicit bind group layout of a node (never 'auto'): bindings 0.. are the inputs
+ * (read-only storage), then the outputs (storage), then the uniform block; the order
+ * kernel.ts declares them in the WGSL. Cached per device by shape.
+ */
+export function bindGroupLayout(device: GPUDevice, shape: BindingShape): { group: GPUBindGroupLayout; pipeline: GPUPipelineLayout } {
+  const cache = deviceCache(device).layouts;
+  const key = `${shape.inputs},${shape.outputs},${shape.uniform}`;
+  let l = cache.get(key);
+  if (!l) {
+    const entries: GPUBindGroupLayoutEntry[] = [];
+    const add = (buffer: GPUBufferBindingLayout) => entries.push({ binding: entries.length, visibility: GPUShaderStage.COMPUTE, buffer });
+    for (let i = 0; i < shape.inputs; i++) add({ type: 'read-only-storage' });
+    for (let i = 0; i < shape.outputs; i++) add({ type: 'storage' });
+    if (shape.uniform) add({ type: 'uniform' });
+    const group = device.createBindGroupLayout({ label: `bindings ${key}`, entries });
+    l = { group, pipeline: device.createPipelineLayout({ label: `layout ${key}`, bindGroupLayouts: [group] }) };
+    cache.set(key, l);
+  }
+  return l;
+}
+
+/** Pipelines are cached per device by WGSL text + entry point + override constants + binding shape. */
+export function getPipeline(device: GPUDevice, shader: string, entryPoint: string, constants: Record<string, number> | undefined, shape: BindingShape, label: string): Promise<GPUComputePipeline> {
+  const cache = deviceCache(device).pipelines;
+  const layout = bindGroupLayout(device, shape).pipeline;
+  const key = `${entryPoint}\n${JSON.stringify(constants ?? {})}\n${shape.inputs},${shape.outputs},${shape.uniform}\n${shader}`;
   let p = cache.get(key);
   if (!p) {
     p = (async () => {
       const module = device.createShaderModule({ label, code: shader });
       try {
-        return await device.createComputePipelineAsync({ label, layout: 'auto', compute: { module, entryPoint, constants } });
+        return await device.createComputePipelineAsync({ label, layout, compute: { module, entryPoint, constants } });
       } catch (e) {
         const info = await module.getCompilationInfo();
         const msgs = info.messages.map((m) => `  ${m.type} ${m.lineNum}:${m.linePos} ${m.message}`).join('\n');
         throw new Error(`kernel ${label}: pipeline creation failed: ${(e as Error).message}${msgs ? '\n' + msgs : ''}`);
       }
     })();
-    p.catch(() => cache!.delete(key));
+    p.catch(() => cache.delete(key));
     cache.set(key, p);
   }
   return p;
@@ -182,7 +221,7 @@ export class CompiledGraph {
 
     const pipelines = await Promise.all(this.order.map((id) => {
       const n = g.nodes[id];
-      return getPipeline(device, n.dispatch.shader, n.dispatch.entryPoint ?? 'main', n.dispatch.constants, `${n.kernel}:${n.name}`);
+      return getPipeline(device, n.dispatch.shader, n.dispatch.entryPoint ?? 'main', n.dispatch.constants, bindingShape(n), `${n.kernel}:${n.name}`);
     }));
     this.order.forEach((id, i) => {
       const node = g.nodes[id];
@@ -191,7 +230,7 @@ export class CompiledGraph {
       }));
       const uo = uniformOffsets.get(id);
       if (uo !== undefined) entries.push({ binding: entries.length, resource: { buffer: uniformBuffer!, offset: uo, size: node.dispatch.uniforms!.byteLength } });
-      const bindGroup = device.createBindGroup({ label: node.name, layout: pipelines[i].getBindGroupLayout(0), entries });
+      const bindGroup = device.createBindGroup({ label: node.name, layout: bindGroupLayout(device, bindingShape(node)).group, entries });
       this.steps.push({ node, pipeline: pipelines[i], bindGroup, workgroups: node.dispatch.workgroups });
     });
 

@@ -24,9 +24,13 @@ export function storageOf(t: Tensor): Tensor {
   return t;
 }
 
-/** One compute dispatch. Bindings are, in order: node inputs, node outputs, then the uniform block. */
+/**
+ * One compute dispatch. Bindings are, in order: node inputs (read-only storage), node outputs
+ * (storage), then the uniform block; compile.ts builds that layout explicitly, and kernels
+ * declare the matching WGSL through kernel() (src/kernels/kernel.ts), never by hand.
+ */
 export interface Dispatch {
-  /** Final WGSL (already specialised, see wgsl.ts); pipelines are cached by it plus `constants`. */
+  /** Final WGSL (specialised, bindings declared: kernel.ts); pipelines are cached by it plus `constants`. */
   shader: string;
   entryPoint?: string;
   /** WGSL `override` constants (tile shapes, workgroup sizes). */

@@ -3,7 +3,25 @@
 import source from '../../shaders/conv2d.wgsl';
 import type { Graph, Tensor, Tuning } from '../graph/graph.ts';
 import { gemm } from './gemm.ts';
-import { ceilDiv, specialize, uniforms } from './wgsl.ts';
+import { kernel } from './kernel.ts';
+import { ceilDiv } from './wgsl.ts';
+
+const CONV = kernel({
+  name: 'conv2d', source,
+  inputs: { x: 'X', w: 'E', 'bias?': 'E', 'residual?': 'E' },
+  outputs: { y: 'E' },
+  uniforms: {
+    M: 'u32', N: 'u32', C: 'u32', H: 'u32', W: 'u32', OH: 'u32', OW: 'u32', KW: 'u32',
+    stride: 'u32', pad: 'i32', K: 'u32', kChunk: 'u32', relu: 'u32',
+  },
+});
+/** Split-K: sums the partial products and applies the epilogue. */
+const CONV_REDUCE = kernel({
+  name: 'conv2d_reduce', source,
+  inputs: { part: 'E', 'bias?': 'E', 'residual?': 'E' },
+  outputs: { y: 'E' },
+  uniforms: { M: 'u32', N: 'u32', splits: 'u32', pitch: 'u32', relu: 'u32' },
+});
 
 export interface Conv2dOptions {
   /** [Cout]; BatchNorm is folded into weight and bias at load time (foldBatchNorm). */
@@ -96,19 +114,21 @@ export function conv2d(g: Graph, x: Tensor, weight: Tensor, opts: Conv2dOptions 
   splits = ceilDiv(K, kChunk);
 
   const flags = {
-    CVEC4: cvec4, NVEC4: nvec4, BIAS: !!opts.bias && splits === 1, RESIDUAL: !!opts.residual && splits === 1,
-    SPLIT: splits > 1, REDUCE: false,
+    CVEC4: cvec4, NVEC4: nvec4, SPLIT: splits > 1, REDUCE: false,
     TM: t.TM, TN4: t.TN4, BK: t.BK, TILE_M: tileM, TILE_N: tileN, LA,
   };
-  const params = (pitch = 0) => uniforms(M, N, C, H, W, OH, OW, KW, stride, pad, K, kChunk, splits, pitch, Number(!!opts.relu));
+  const relu = Number(!!opts.relu);
   const y = g.tensor(name, outShape);
   const convOutT = splits > 1 ? g.tensor(`${name}.partial`, [splits, M, N]) : y;
-  const inputs = [x, weight, ...(flags.BIAS ? [opts.bias!] : []), ...(flags.RESIDUAL ? [opts.residual!] : [])];
-  g.add('conv2d', name, inputs, [convOutT], {
-    shader: specialize(source, flags),
+  // With split-K the epilogue (bias, residual, ReLU) runs in the reduce node.
+  const epilogue = splits > 1 ? {} : { bias: opts.bias, residual: opts.residual };
+  CONV.add(g, name, {
+    inputs: { x, w: weight, ...epilogue },
+    outputs: { y: convOutT },
+    uniforms: { M, N, C, H, W, OH, OW, KW, stride, pad, K, kChunk, relu },
+    flags,
     entryPoint: t.schedule === 'tiled' ? 'main_tiled' : 'main_registers',
     constants: { WG_X: t.WG_X, WG_Y: t.WG_Y },
-    uniforms: params(),
     workgroups: [ceilDiv(N, tileN), ceilDiv(M, tileM), splits],
     flops,
   });
@@ -116,10 +136,12 @@ export function conv2d(g: Graph, x: Tensor, weight: Tensor, opts: Conv2dOptions 
     const total = (M * N) / (nvec4 ? 4 : 1);
     const groups = ceilDiv(total, 64);
     const gx = Math.min(groups, g.tuning.maxWorkgroupsPerDim);
-    g.add('conv2d_reduce', `${name}.reduce`, [convOutT, ...(opts.bias ? [opts.bias] : []), ...(opts.residual ? [opts.residual] : [])], [y], {
-      shader: specialize(source, { ...flags, BIAS: !!opts.bias, RESIDUAL: !!opts.residual, SPLIT: false, REDUCE: true }),
+    CONV_REDUCE.add(g, `${name}.reduce`, {
+      inputs: { part: convOutT, bias: opts.bias, residual: opts.residual },
+      outputs: { y },
+      uniforms: { M, N, splits, pitch: gx * 64, relu },
+      flags: { ...flags, SPLIT: false, REDUCE: true },
       entryPoint: 'main_reduce',
-      uniforms: params(gx * 64),
       workgroups: [gx, ceilDiv(groups, gx), 1],
       flops: M * N * (splits - 1),
     });

@@ -1,7 +1,15 @@
 // Batched GEMM / linear layer with fused bias, residual add and ReLU (shaders/gemm.wgsl).
 import source from '../../shaders/gemm.wgsl';
 import { numel, type Graph, type Tensor, type Tuning } from '../graph/graph.ts';
-import { ceilDiv, specialize, uniforms } from './wgsl.ts';
+import { kernel } from './kernel.ts';
+import { ceilDiv } from './wgsl.ts';
+
+const GEMM = kernel({
+  name: 'gemm', source,
+  inputs: { a: 'A', b: 'A', 'bias?': 'E', 'residual?': 'E' },
+  outputs: { c: 'E' },
+  uniforms: { M: 'u32', N: 'u32', K: 'u32', strideA: 'u32', strideB: 'u32', strideC: 'u32' },
+});
 
 export interface GemmOptions {
   bias?: Tensor;
@@ -45,16 +53,16 @@ export function gemm(g: Graph, A: Tensor, B: Tensor, opts: GemmOptions = {}, til
   const tileM = t.TM * t.WG_Y;
   const tileN = t.TN4 * 4 * t.WG_X;
   const vec4 = t.schedule === 'registers' && K % 4 === 0 && N % 4 === 0;
-  const shader = specialize(source, {
-    VEC4: vec4, BIAS: !!opts.bias, RESIDUAL: !!opts.residual, RELU: !!opts.relu,
-    TM: t.TM, TN4: t.TN4, BK: t.BK, TILE_M: t.schedule === 'tiled' ? tileM : 4, TILE_N: t.schedule === 'tiled' ? tileN : 4,
-  });
-  const inputs = [A, B, ...(opts.bias ? [opts.bias] : []), ...(opts.residual ? [opts.residual] : [])];
-  g.add('gemm', name, inputs, [C], {
-    shader,
+  GEMM.add(g, name, {
+    inputs: { a: A, b: B, bias: opts.bias, residual: opts.residual },
+    outputs: { c: C },
+    uniforms: { M, N, K, strideA: M * K, strideB: bBatch === 1 ? 0 : K * N, strideC: M * N },
+    flags: {
+      VEC4: vec4, RELU: !!opts.relu,
+      TM: t.TM, TN4: t.TN4, BK: t.BK, TILE_M: t.schedule === 'tiled' ? tileM : 4, TILE_N: t.schedule === 'tiled' ? tileN : 4,
+    },
     entryPoint: t.schedule === 'tiled' ? 'main_tiled' : 'main_registers',
     constants: { WG_X: t.WG_X, WG_Y: t.WG_Y },
-    uniforms: uniforms(M, N, K, M * K, bBatch === 1 ? 0 : K * N, M * N),
     workgroups: [ceilDiv(N, tileN), ceilDiv(M, tileM), batch],
     flops: 2 * batch * M * N * K,
   });
