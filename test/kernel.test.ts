@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CompiledGraph } from '../src/graph/compile.ts';
 import { Graph } from '../src/graph/graph.ts';
-import { kernel } from '../src/kernels/kernel.ts';
+import { includeParts, kernel } from '../src/kernels/kernel.ts';
 import { gpu } from './helpers.ts';
 
 const AXPY = `
@@ -116,6 +116,15 @@ fn main() {
   const out = (await cg.run({ x: new Float32Array([0.5, 0, 0, 0]) })).y;
   assert.equal([...out.subarray(0, 6)], [3, 1.5, -2.5, -7, 0.25, 10.5]);
   await cg.dispose(); cg.weights.dispose();
+});
+
+test('kernel: //#include pastes a part with its argument; unknown parts and wrong arguments fail', () => {
+  const lib = 'commentary\n//#part twice\n  let t$i = %A% + %A%;\n//#endpart\n//#part plain\n  let q = 1;\n//#endpart\n';
+  const src = 'fn f() {\n//#include lib.twice A=x[$i]\n//#include lib.plain\n}';
+  assert.is(includeParts(src, { lib }), 'fn f() {\n  let t$i = x[$i] + x[$i];\n  let q = 1;\n}');
+  assert.throws(() => includeParts('//#include lib.nope', { lib }), /no such part \(have lib\.twice, lib\.plain\)/);
+  assert.throws(() => includeParts('//#include lib.twice', { lib }), /takes A=\.\.\., given none/);
+  assert.throws(() => includeParts('//#include lib.plain A=1', { lib }), /takes no argument, given A/);
 });
 
 test.run();
