@@ -3,7 +3,7 @@
 //   flame_blend     v_posed = v_template + [shapedirs; posedirs] . [betas; pose features]
 //   flame_skin      skinning, z += 0.05, R v, projection to crop pixels
 //   flame_landmarks barycentric 3D landmarks
-// The FLAME arrays are repacked once per FlameArrays object (cached) into the layouts the
+// The FLAME arrays are repacked once (packFlame, when the model is created) into the layouts the
 // kernels read; graphs of any batch size share the packed arrays and so the GPU buffers.
 import jointsSource from '../../shaders/flame_joints.wgsl';
 import blendSource from '../../shaders/flame_blend.wgsl';
@@ -62,8 +62,6 @@ const LANDMARKS = kernel({
   uniforms: { V: 'u32', L: 'u32' },
 });
 
-const packCache = new WeakMap<FlameArrays, Map<string, PackedFlame>>();
-
 /**
  * Repacks FLAME for the kernels. Betas = [shape (nShape), expression (nExpr)] map to shapedirs
  * columns [0, nShape) and [300, 300 + nExpr). J_regressor is sparse (a few dozen vertices per
@@ -72,12 +70,6 @@ const packCache = new WeakMap<FlameArrays, Map<string, PackedFlame>>();
  * (J_regressor (v_t + S b) = J_regressor v_t + (J_regressor S) b).
  */
 export function packFlame(flame: FlameArrays, nShape = 300, nExpr = 100): PackedFlame {
-  const key = `${nShape},${nExpr}`;
-  let m = packCache.get(flame);
-  if (!m) packCache.set(flame, (m = new Map()));
-  const hit = m.get(key);
-  if (hit) return hit;
-
   const { V, nShapedirs: KS } = flame;
   const N = V * 3;
   if (flame.J !== 5 || flame.parents.length !== 5) throw new Error(`FLAME: expected 5 joints, got ${flame.J}`);
@@ -140,9 +132,7 @@ export function packFlame(flame: FlameArrays, nShape = 300, nExpr = 100): Packed
     }
     lmkBary = flame.lmkBaryCoords;
   }
-  const packed: PackedFlame = { V, K, KC, N4, dirs, base, jreg, weights: flame.weights, parents: [...flame.parents], lmkVerts, lmkBary };
-  m.set(key, packed);
-  return packed;
+  return { V, K, KC, N4, dirs, base, jreg, weights: flame.weights, parents: [...flame.parents], lmkVerts, lmkBary };
 }
 
 /** The packed arrays as graph weights (uploaded once per device, shared between graphs). */
