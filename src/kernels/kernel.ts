@@ -149,7 +149,7 @@ export class Kernel<I extends string, O extends string, U extends Record<string,
     for (const f of fieldsUsed) {
       if (!this.fields.some((x) => x.name === f)) throw new Error(`${where}: the shader reads p.${f}, which the declaration's uniforms do not have (${this.fields.map((x) => x.name).join(', ') || 'none'})`);
     }
-    // A declared field a variant does not read is fine (elementwise's nb without ADD).
+    // A declared field a variant does not read is fine (elementwise's nb when b is not bound).
     if (this.fields.length) {
       lines.push(`struct Params { ${this.fields.map((f) => `${f.name}: ${f.type}`).join(', ')} }`);
       lines.push(`@group(0) @binding(${binding++}) var<uniform> p: Params;`);
