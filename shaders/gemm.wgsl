@@ -33,7 +33,8 @@ fn bBase(z: u32) -> u32 { return z * p.strideB; }
 //#endfor
 //#include matmul.registers_init
   for (var k = 0u; k < p.K; k += KSTEP) {
-//#include matmul.registers_step A=a[aOff$i + k / KSTEP]
+    let ka = k / KSTEP;   // once per step, not once per row (Subzero does not share it)
+//#include matmul.registers_step A=a[aOff$i + ka]
   }
 //#include matmul.registers_store
 }
