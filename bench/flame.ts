@@ -32,7 +32,7 @@ const tuning = tuningFor(ctx);
 for (const B of batches) {
   const g = new Graph(tuning);
   const tiles: BlendTiles = tilesArg ? JSON.parse(tilesArg) : blendTiles(tuning, B);
-  const o = buildFlame(g, g.input('params', [B, 413]), flame, { poses: g.input('poses', [B, 12]), blendTiles: tiles });
+  const o = buildFlame(g, g.input('params', [B, 413]), packed, { poses: g.input('poses', [B, 12]), blendTiles: tiles });
   g.output('vertices', o.vertices);
   g.output('projected', o.projected);
   g.output('rotation', o.rotation);

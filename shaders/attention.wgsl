@@ -13,20 +13,13 @@
 //  - TILED (GPUs): the workgroup stages a KB x DH block of K and V in workgroup memory.
 // VEC4: every view offset/stride and DH are multiples of 4, so rows load as vec4s.
 
+// Bindings (qs, ks, vs: T; os: f32) and Params: declared in src/kernels/attention.ts. Views
+// p.q, p.k, p.v are vec4u (offset, row stride, batch stride, unused).
 //#if VEC4
-@group(0) @binding(#) var<storage, read> qs: array<vec4f>;
-@group(0) @binding(#) var<storage, read> ks: array<vec4f>;
-@group(0) @binding(#) var<storage, read> vs: array<vec4f>;
+alias T = vec4f;
 //#else
-@group(0) @binding(#) var<storage, read> qs: array<f32>;
-@group(0) @binding(#) var<storage, read> ks: array<f32>;
-@group(0) @binding(#) var<storage, read> vs: array<f32>;
+alias T = f32;
 //#endif
-@group(0) @binding(#) var<storage, read_write> os: array<f32>;
-
-struct View { off: u32, row: u32, batch: u32, _pad: u32 }
-struct Params { Lq: u32, Lk: u32, heads: u32, scale: f32, q: View, k: View, v: View }
-@group(0) @binding(#) var<uniform> p: Params;
 
 const DH: u32 = {{DH}};
 const DH4: u32 = {{DH4}};   // ceil(DH / 4): rows are held as vec4s, the tail lanes padded
@@ -34,7 +27,7 @@ const KB: u32 = {{KB}};
 override WG: u32 = 32u;
 const NEG_BIG: f32 = -3.0e38;   // finite, so exp(NEG_BIG - m) is 0 and never inf - inf
 
-fn rowBase(v: View, b: u32, r: u32, h: u32) -> u32 { return v.off + b * v.batch + r * v.row + h * DH; }
+fn rowBase(v: vec4u, b: u32, r: u32, h: u32) -> u32 { return v.x + b * v.z + r * v.y + h * DH; }
 
 //#if VEC4
 fn loadQ(base: u32, c4: u32) -> vec4f { return qs[base / 4u + c4]; }

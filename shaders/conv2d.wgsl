@@ -4,118 +4,35 @@
 // A[r, k] = x[batch, oy*stride - pad + ky, ox*stride - pad + kx, ci], zero outside the image:
 // the bounds check that keeps loads inside x is the zero padding.
 // Weights are packed at load time as [KH][KW][C][N] (row k of a K x N matrix).
-// Entry points, picked per adapter by src/kernels/conv2d.ts:
+// The loops and the epilogue are the matmul core (shaders/matmul.wgsl), shared with gemm; this
+// file supplies how A is gathered from x. Entry points, picked per adapter by src/kernels/conv2d.ts:
 //  - main_registers: no workgroup memory; each invocation owns TM rows x TN4 vec4 columns in
 //    registers, unrolled into named variables (SwiftShader's Subzero keeps arrays in memory).
 //    K runs by kernel row, each a contiguous run of KW*C input elements (see below); vec4
-//    over channels when C % 4 == 0.
+//    over channels when C % 4 == 0 (KVEC4).
 //  - main_tiled: workgroup-memory tiles of (WG_Y*TM) x (WG_X*4*TN4) x BK for real GPUs; the A
 //    tile is gathered from x on the fly.
 //  - main_reduce (REDUCE): split-K; sums the SPLITS partial products and applies the epilogue.
 // With SPLIT, workgroup z computes the K range [z*kChunk, (z+1)*kChunk) into its own slice of y.
 // Bias and residual are compile-time bindings, ReLU a uniform (fewer pipelines to compile).
 
-//#if !REDUCE
-//#if CVEC4
-@group(0) @binding(#) var<storage, read> x: array<vec4f>;
+// Bindings and Params: declared in src/kernels/conv2d.ts (CONV: x, b, bias?, residual? -> y;
+// CONV_REDUCE: part, bias?, residual? -> y). b is the packed weight, a K x N matrix.
+//#if KVEC4
+alias X = vec4f;
 //#else
-@group(0) @binding(#) var<storage, read> x: array<f32>;
+alias X = f32;
 //#endif
 //#if NVEC4
-@group(0) @binding(#) var<storage, read> w: array<vec4f>;
+alias E = vec4f;   // weights, bias, residual and outputs, along the channels
 //#else
-@group(0) @binding(#) var<storage, read> w: array<f32>;
-//#endif
-//#else
-//#if NVEC4
-@group(0) @binding(#) var<storage, read> part: array<vec4f>;
-//#else
-@group(0) @binding(#) var<storage, read> part: array<f32>;
-//#endif
-//#endif
-//#if NVEC4
-//#if BIAS
-@group(0) @binding(#) var<storage, read> bias: array<vec4f>;
-//#endif
-//#if RESIDUAL
-@group(0) @binding(#) var<storage, read> residual: array<vec4f>;
-//#endif
-@group(0) @binding(#) var<storage, read_write> y: array<vec4f>;
-//#else
-//#if BIAS
-@group(0) @binding(#) var<storage, read> bias: array<f32>;
-//#endif
-//#if RESIDUAL
-@group(0) @binding(#) var<storage, read> residual: array<f32>;
-//#endif
-@group(0) @binding(#) var<storage, read_write> y: array<f32>;
+alias E = f32;
 //#endif
 
-struct Params {
-  M: u32, N: u32, C: u32, H: u32,
-  W: u32, OH: u32, OW: u32, KW: u32,
-  stride: u32, pad: i32, K: u32, kChunk: u32,
-  splits: u32, pitch: u32, relu: u32,
-}
-@group(0) @binding(#) var<uniform> p: Params;
-
-const TM: u32 = {{TM}};
-const TN4: u32 = {{TN4}};
-const BK: u32 = {{BK}};
-//#if CVEC4
-const KSTEP: u32 = 4u;
-//#else
-const KSTEP: u32 = 1u;
-//#endif
-override WG_X: u32 = 8u;
-override WG_Y: u32 = 8u;
-
-// Epilogue for output element(s) at flat index o (a vec4 index with NVEC4), column c.
-//#if NVEC4
-fn out4(o: u32, c4: u32, acc: vec4f) {
-  var v = acc;
-//#if !SPLIT
-//#if BIAS
-  v += bias[c4];
-//#endif
-//#if RESIDUAL
-  v += residual[o];
-//#endif
-  // ReLU from the uniforms, not a compile flag: one pipeline fewer to compile per variant.
-  v = select(v, max(v, vec4f(0.0)), p.relu != 0u);
-//#endif
-  y[o] = v;
-}
-//#else
-fn out1(o: u32, c: u32, acc: f32) {
-  var v = acc;
-//#if !SPLIT
-//#if BIAS
-  v += bias[c];
-//#endif
-//#if RESIDUAL
-  v += residual[o];
-//#endif
-  v = select(v, max(v, 0.0), p.relu != 0u);
-//#endif
-  y[o] = v;
-}
-//#endif
+//#include matmul.consts
 
 //#if !REDUCE
-// Stores 4 consecutive columns [col, col+4) of row r into slice z (z > 0 only with SPLIT).
-fn store4(z: u32, r: u32, col: u32, v: vec4f) {
-  if (r >= p.M || col >= p.N) { return; }
-  let o = z * p.M * p.N + r * p.N + col;
-//#if NVEC4
-  out4(o / 4u, col / 4u, v);
-//#else
-  out1(o, col, v.x);
-  if (col + 1u < p.N) { out1(o + 1u, col + 1u, v.y); }
-  if (col + 2u < p.N) { out1(o + 2u, col + 2u, v.z); }
-  if (col + 3u < p.N) { out1(o + 3u, col + 3u, v.w); }
-//#endif
-}
+fn bBase(z: u32) -> u32 { return 0u; }
 
 // K loop of the register schedule: kernel rows ky outside; inside, e runs over the KW*C
 // elements e = (kx, ci) of the window's row, which are contiguous in NHWC: x[n, iy, ix0 + kx, ci]
@@ -124,12 +41,7 @@ fn store4(z: u32, r: u32, col: u32, v: vec4f) {
 // SwiftShader) comes once per kernel row instead of once per tap (the 7x7 stem with 4
 // channels has one vec4 per tap). Bool `&`, never `&&` here: Tint lowers `&&` to branches,
 // which made Subzero compile this loop nest for a minute at TM = 8.
-@compute @workgroup_size(WG_X, WG_Y, 1)
-fn main_registers(@builtin(global_invocation_id) gid: vec3u) {
-  let row0 = gid.y * TM;
-  let col0 = gid.x * TN4 * 4u;
-  if (row0 >= p.M || col0 >= p.N) { return; }
-  let z = gid.z;
+//#include matmul.registers_entry
   let WC = p.W * p.C;
   let KWC = p.KW * p.C;
   // Per GEMM row: top-left input (iy, ix) and the element offset of image row iy, column ix.
@@ -141,21 +53,7 @@ fn main_registers(@builtin(global_invocation_id) gid: vec3u) {
   let rs$i = (i32((r$i - t$i * p.OW) * p.stride) - p.pad) * i32(p.C);   // ix0*C: may be < 0
   let base$i = (i32((t$i / p.OH) * p.H) + iy$i) * i32(WC) + rs$i;
 //#endfor
-//#if NVEC4
-  let N4 = p.N / 4u;
-//#for j in 0..TN4
-  let bc$j = min(col0 / 4u + $j, N4 - 1u);
-//#endfor
-//#else
-//#for j in 0..TN4
-  let bc$j = min(vec4u(col0 + 4u * $j) + vec4u(0u, 1u, 2u, 3u), vec4u(p.N - 1u));
-//#endfor
-//#endif
-//#for i in 0..TM
-//#for j in 0..TN4
-  var acc$i_$j = vec4f(0.0);
-//#endfor
-//#endfor
+//#include matmul.registers_init
   let kb = z * p.kChunk;
   let ke = min(kb + p.kChunk, p.K);
   var ky = kb / KWC;
@@ -169,87 +67,27 @@ fn main_registers(@builtin(global_invocation_id) gid: vec3u) {
 //#endfor
     for (var e = e0; e < e1; e += KSTEP) {
       let k = kr + e - e0;
-//#if CVEC4
-      // 4 channels per step: TM vec4 loads of x, 4*TN4 of w, 16*TM*TN4 FMAs.
-//#if NVEC4
-      let bRow = k * N4;
-//#for j in 0..TN4
-      let b$j_0 = w[bc$j + bRow];
-      let b$j_1 = w[bc$j + bRow + N4];
-      let b$j_2 = w[bc$j + bRow + 2u * N4];
-      let b$j_3 = w[bc$j + bRow + 3u * N4];
-//#endfor
-//#else
-      let bRow = vec4u(k * p.N);
-//#for j in 0..TN4
-      let bi$j = bc$j + bRow;
-      let b$j_0 = vec4f(w[bi$j.x], w[bi$j.y], w[bi$j.z], w[bi$j.w]);
-      let b$j_1 = vec4f(w[bi$j.x + p.N], w[bi$j.y + p.N], w[bi$j.z + p.N], w[bi$j.w + p.N]);
-      let b$j_2 = vec4f(w[bi$j.x + 2u * p.N], w[bi$j.y + 2u * p.N], w[bi$j.z + 2u * p.N], w[bi$j.w + 2u * p.N]);
-      let b$j_3 = vec4f(w[bi$j.x + 3u * p.N], w[bi$j.y + 3u * p.N], w[bi$j.z + 3u * p.N], w[bi$j.w + 3u * p.N]);
-//#endfor
-//#endif
-//#for i in 0..TM
-      let a$i = select(vec4f(0.0), x[u32(ro$i + i32(e)) / 4u], u32(cs$i + i32(e)) < WC);
-//#for j in 0..TN4
-      acc$i_$j += vec4f(a$i.x) * b$j_0;
-      acc$i_$j += vec4f(a$i.y) * b$j_1;
-      acc$i_$j += vec4f(a$i.z) * b$j_2;
-      acc$i_$j += vec4f(a$i.w) * b$j_3;
-//#endfor
-//#endfor
-//#else
-//#if NVEC4
-      let bRow = k * N4;
-//#for j in 0..TN4
-      let b$j = w[bc$j + bRow];
-//#endfor
-//#else
-      let bRow = vec4u(k * p.N);
-//#for j in 0..TN4
-      let bi$j = bc$j + bRow;
-      let b$j = vec4f(w[bi$j.x], w[bi$j.y], w[bi$j.z], w[bi$j.w]);
-//#endfor
-//#endif
-//#for i in 0..TM
-      let a$i = vec4f(select(0.0, x[u32(ro$i + i32(e))], u32(cs$i + i32(e)) < WC));
-//#for j in 0..TN4
-      acc$i_$j += a$i * b$j;
-//#endfor
-//#endfor
-//#endif
+      // 4 channels per step with KVEC4: TM vec4 loads of x, 4*TN4 of b, 16*TM*TN4 FMAs.
+//#include matmul.registers_step A=select(X(0.0), x[u32(ro$i + i32(e)) / KSTEP], u32(cs$i + i32(e)) < WC)
     }
     kr += e1 - e0;
     e0 = 0u;
   }
-//#for i in 0..TM
-//#for j in 0..TN4
-  store4(z, row0 + $i, col0 + 4u * $j, acc$i_$j);
-//#endfor
-//#endfor
+//#include matmul.registers_store
 }
 
 // Workgroup-memory tiles. Each thread gathers up to LA units of A per K tile (a unit is KV
-// consecutive channels of one tap: 4 with CVEC4) at a fixed row and fixed offset in the tile,
+// consecutive channels of one tap: 4 with KVEC4) at a fixed row and fixed offset in the tile,
 // so the row decomposition (batch, oy, ox) happens once, before the K loop.
-const TILE_M: u32 = {{TILE_M}};
-const TILE_N: u32 = {{TILE_N}};
+//#include matmul.tiled_decls
 const LA: u32 = {{LA}};
-//#if CVEC4
+//#if KVEC4
 const KV: u32 = 4u;
 //#else
 const KV: u32 = 1u;
 //#endif
-var<workgroup> tileA: array<f32, BK * TILE_M>;          // [k][m]
-var<workgroup> tileB: array<vec4f, BK * TILE_N / 4u>;   // [k][n/4]
 
-@compute @workgroup_size(WG_X, WG_Y, 1)
-fn main_tiled(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u,
-              @builtin(local_invocation_index) li: u32) {
-  let z = wid.z;
-  let tileRow = wid.y * TILE_M;
-  let tileCol = wid.x * TILE_N;
-  let threads = WG_X * WG_Y;
+//#include matmul.tiled_entry
   let Wi = i32(p.W);
   let kq = (li % (BK / KV)) * KV;   // this thread's K offset inside a tile (threads % (BK/KV) == 0)
   var aM: array<u32, LA>;
@@ -280,7 +118,7 @@ fn main_tiled(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) l
       let xx = aIx[t] + kx;
       let idx = u32((aNh[t] + yy) * Wi + xx) * p.C + ci;
       let ok = (k < ke) & (u32(yy) < p.H) & (u32(xx) < p.W);
-//#if CVEC4
+//#if KVEC4
       var v = vec4f(0.0);
       if (ok) { v = x[idx / 4u]; }
       for (var q = 0u; q < 4u; q++) { tileA[(kq + q) * TILE_M + aM[t]] = v[q]; }
@@ -290,39 +128,9 @@ fn main_tiled(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) l
       tileA[kq * TILE_M + aM[t]] = v;
 //#endif
     }
-    for (var e = li; e < BK * TILE_N / 4u; e += threads) {
-      let kk = e / (TILE_N / 4u);
-      let n4 = e % (TILE_N / 4u);
-      let kr = k0 + kk;
-      let col = tileCol + 4u * n4;
-      var v = vec4f(0.0);
-      if ((kr < ke) & (col < p.N)) {
-//#if NVEC4
-        v = w[kr * (p.N / 4u) + col / 4u];
-//#else
-        let base = kr * p.N;
-        for (var q = 0u; q < 4u; q++) { if (col + q < p.N) { v[q] = w[base + col + q]; } }
-//#endif
-      }
-      tileB[kk * (TILE_N / 4u) + n4] = v;
-    }
-    workgroupBarrier();
-    for (var kk = 0u; kk < BK; kk++) {
-      var bv: array<vec4f, TN4>;
-      for (var j = 0u; j < TN4; j++) { bv[j] = tileB[kk * (TILE_N / 4u) + lid.x + j * WG_X]; }
-      for (var i = 0u; i < TM; i++) {
-        let av = vec4f(tileA[kk * TILE_M + lid.y + i * WG_Y]);
-        for (var j = 0u; j < TN4; j++) { acc[i * TN4 + j] = fma(av, bv[j], acc[i * TN4 + j]); }
-      }
-    }
-    workgroupBarrier();
+//#include matmul.tiled_step
   }
-  // Threads own strided rows/columns so workgroup-memory reads are contiguous across threads.
-  for (var i = 0u; i < TM; i++) {
-    for (var j = 0u; j < TN4; j++) {
-      store4(z, tileRow + lid.y + i * WG_Y, tileCol + 4u * (lid.x + j * WG_X), acc[i * TN4 + j]);
-    }
-  }
+//#include matmul.tiled_store
 }
 //#else
 
@@ -338,9 +146,9 @@ fn main_reduce(@builtin(global_invocation_id) gid: vec3u) {
   var s = part[i];
   for (var z = 1u; z < p.splits; z++) { s += part[z * total + i]; }
 //#if NVEC4
-  out4(i, i % (p.N / 4u), s);
+  out(i, i % (p.N / 4u), s);
 //#else
-  out1(i, i % p.N, s);
+  out(i, i % p.N, s);
 //#endif
 }
 //#endif

@@ -9,14 +9,8 @@ alias T = vec4f;
 alias T = f32;
 //#endif
 
-@group(0) @binding(#) var<storage, read> a: array<T>;
-//#if ADD
-@group(0) @binding(#) var<storage, read> b: array<T>;
-//#endif
-@group(0) @binding(#) var<storage, read_write> y: array<T>;
-
-struct Params { n: u32, nb: u32, rowLen: u32 }   // n, nb in units of T; rowLen = invocations per grid row
-@group(0) @binding(#) var<uniform> p: Params;
+// Bindings (a, b?, y: T) and Params: declared in src/kernels/elementwise.ts. n, nb count
+// elements of T; rowLen = invocations per grid row. B (b is bound) selects the add.
 
 override WG: u32 = 64u;
 
@@ -25,7 +19,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.y * p.rowLen + gid.x;
   if (i >= p.n) { return; }
   var v = a[i];
-//#if ADD
+//#if B
   v += b[i % p.nb];
 //#endif
 //#if RELU

@@ -8,14 +8,8 @@
 //    memory, so a single item still fills the machine; CPU adapters use KS = 1.
 // Register tiles are named scalars unrolled by //#for (SwiftShader's JIT keeps arrays in memory).
 
-@group(0) @binding(#) var<storage, read> coef: array<vec4f>;
-@group(0) @binding(#) var<storage, read> dirs: array<vec4f>;
-@group(0) @binding(#) var<storage, read> base: array<vec4f>;
-@group(0) @binding(#) var<storage, read_write> out: array<vec4f>;
-
-// KC4: coefficient rows / 4; N4: vec4 columns.
-struct Params { B: u32, KC4: u32, N4: u32 }
-@group(0) @binding(#) var<uniform> p: Params;
+// Bindings (all vec4f) and Params: declared in src/kernels/flame_lbs.ts. KC4: coefficient
+// rows / 4; N4: vec4 columns.
 
 const KS: u32 = {{KS}};
 const WG_N: u32 = {{WG_N}};

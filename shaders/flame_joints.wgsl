@@ -7,18 +7,8 @@
 // Outputs: coef [B, KC] = betas, the 36 pose features, zero padding (the blend coefficients),
 // xf [B, 72] = A_j as 3x4 row-major (60), R row-major (9), s, tx, ty; rotation [B, 9].
 
-@group(0) @binding(#) var<storage, read> params: array<f32>;
-//#if POSES
-@group(0) @binding(#) var<storage, read> poses: array<f32>;
-//#endif
-@group(0) @binding(#) var<storage, read> jreg: array<f32>;
-@group(0) @binding(#) var<storage, read_write> coef: array<f32>;
-@group(0) @binding(#) var<storage, read_write> xf: array<f32>;
-@group(0) @binding(#) var<storage, read_write> rotation: array<f32>;
-
-// K: betas; NP: params per item; KC: K + 36 rounded up to 4; parents of joints 1..4.
-struct Params { K: u32, NP: u32, KC: u32, p1: u32, p2: u32, p3: u32, p4: u32 }
-@group(0) @binding(#) var<uniform> p: Params;
+// Bindings and Params: declared in src/kernels/flame_lbs.ts. K: betas; NP: params per item;
+// KC: K + 36 rounded up to 4; p1..p4: parents of joints 1..4.
 
 const XF: u32 = 72u;
 var<workgroup> partial: array<f32, 64>;

@@ -1,13 +1,7 @@
 // FLAME 3D landmarks: barycentric points on the final vertices, one invocation per
 // (landmark, batch item). lmk holds each landmark's three vertex indices, bary their weights.
 
-@group(0) @binding(#) var<storage, read> vertices: array<f32>;
-@group(0) @binding(#) var<storage, read> lmk: array<u32>;
-@group(0) @binding(#) var<storage, read> bary: array<f32>;
-@group(0) @binding(#) var<storage, read_write> out: array<f32>;
-
-struct Params { V: u32, L: u32 }
-@group(0) @binding(#) var<uniform> p: Params;
+// Bindings and Params: declared in src/kernels/flame_lbs.ts.
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u) {

@@ -2,15 +2,8 @@
 // T = sum_j w[v, j] A_j; v = T [v_posed; 1]; v.z += 0.05; vertices = R v;
 // projected = ((s * vertices + t) + 1) / 2 * 256 (x, y: crop pixels).
 
-@group(0) @binding(#) var<storage, read> vposed: array<f32>;
-@group(0) @binding(#) var<storage, read> weights: array<f32>;
-@group(0) @binding(#) var<storage, read> xf: array<vec4f>; // [B, 18]: A_j rows, R, s, t (see flame_joints)
-@group(0) @binding(#) var<storage, read_write> vertices: array<f32>;
-@group(0) @binding(#) var<storage, read_write> projected: array<f32>;
-
-// V: vertices; S: row stride of vposed (padded V*3).
-struct Params { V: u32, S: u32 }
-@group(0) @binding(#) var<uniform> p: Params;
+// Bindings and Params: declared in src/kernels/flame_lbs.ts. xf: [B, 18] vec4s (A_j rows, R,
+// s, t; see flame_joints). V: vertices; S: row stride of vposed (padded V*3).
 
 const XF4: u32 = 18u;
 

@@ -3,7 +3,7 @@
 // by the row's first element K: x - K is exact for clustered values, so a row with a large mean
 // (|mean| >> spread) keeps its deviations exact; the mean itself is never rounded to f32
 // (it is K + ms with ms small), and there is no E[x^2] - E[x]^2 cancellation.
-// Optional PLUS output: y2 = y + addend[row % addRows] (the next `tgt + query_pos`, for free).
+// Optional output (with ADDEND): y2 = y + addend[row % addRows] (the next `tgt + query_pos`, for free).
 // Schedules (src/kernels/layernorm.ts):
 //  - main_rows (CPU adapters): one invocation per row, no workgroup memory or barriers.
 //    VEC4 (d % 4 == 0): the row is read as vec4s (4x fewer per-lane gathers on SwiftShader).
@@ -14,28 +14,14 @@ alias T = vec4f;
 //#else
 alias T = f32;
 //#endif
-@group(0) @binding(#) var<storage, read> x: array<T>;
-//#if RESIDUAL
-@group(0) @binding(#) var<storage, read> r: array<T>;
-//#endif
-@group(0) @binding(#) var<storage, read> gamma: array<T>;
-@group(0) @binding(#) var<storage, read> beta: array<T>;
-//#if PLUS
-@group(0) @binding(#) var<storage, read> addend: array<T>;
-//#endif
-@group(0) @binding(#) var<storage, read_write> y: array<T>;
-//#if PLUS
-@group(0) @binding(#) var<storage, read_write> y2: array<T>;
-//#endif
-
-struct Params { rows: u32, d: u32, addRows: u32, eps: f32 }   // d in units of T
-@group(0) @binding(#) var<uniform> p: Params;
+// Bindings (x, residual?, gamma, beta, addend? -> y, y2?: all T) and Params: declared in
+// src/kernels/layernorm.ts; p.d counts elements of T.
 
 override WG: u32 = 64u;
 
 fn val(i: u32) -> T {
 //#if RESIDUAL
-  return x[i] + r[i];
+  return x[i] + residual[i];
 //#else
   return x[i];
 //#endif
@@ -45,7 +31,7 @@ fn emit(row: u32, c: u32, K: f32, ms: f32, rstd: f32) {
   let i = row * p.d + c;
   let v = ((val(i) - T(K)) - T(ms)) * rstd * gamma[c] + beta[c];
   y[i] = v;
-//#if PLUS
+//#if ADDEND
   y2[i] = v + addend[(row % p.addRows) * p.d + c];
 //#endif
 }

@@ -2,17 +2,13 @@
 // VEC4). Padding acts as -inf: taps outside the input are skipped; the window's clamped top-left
 // tap (always inside while pad < kernel) seeds the maximum, so the result is exact.
 
+// Bindings (x, y: T) and Params: declared in src/kernels/maxpool.ts; p.C counts channels in
+// units of T (C/4 with VEC4).
 //#if VEC4
-@group(0) @binding(#) var<storage, read> x: array<vec4f>;
-@group(0) @binding(#) var<storage, read_write> y: array<vec4f>;
+alias T = vec4f;
 //#else
-@group(0) @binding(#) var<storage, read> x: array<f32>;
-@group(0) @binding(#) var<storage, read_write> y: array<f32>;
+alias T = f32;
 //#endif
-
-// C: channels in units of the element type (C/4 with VEC4).
-struct Params { total: u32, C: u32, H: u32, W: u32, OH: u32, OW: u32, K: u32, stride: u32, pad: i32, pitch: u32 }
-@group(0) @binding(#) var<uniform> p: Params;
 
 @compute @workgroup_size(64, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3u) {

@@ -1,11 +1,7 @@
 // Mean over tokens: y[b, c] = (1/S) sum_s x[b, s, c] (MQinit's pooled memory). One invocation per
 // (b, c); consecutive invocations read consecutive channels.
 
-@group(0) @binding(#) var<storage, read> x: array<f32>;
-@group(0) @binding(#) var<storage, read_write> y: array<f32>;
-
-struct Params { B: u32, S: u32, d: u32 }
-@group(0) @binding(#) var<uniform> p: Params;
+// Bindings and Params: declared in src/kernels/mean.ts.
 
 override WG: u32 = 64u;
 

@@ -4,13 +4,8 @@
 // pad to SIZE x SIZE centred, normalise every pixel (padding included).
 // Pixels arrive as raw bytes (RGBA8 or RGB8) packed four to a u32.
 
-@group(0) @binding(#) var<storage, read> pixels: array<u32>;
-// Per image: boxX, boxY, cropW, cropH, outW, outH, padLeft, padTop, scaleX, scaleY (see preprocess.ts).
-@group(0) @binding(#) var<storage, read> params: array<f32>;
-@group(0) @binding(#) var<storage, read_write> out: array<f32>;
-
-struct Uniforms { width: u32, height: u32, channels: u32, wordsPerImage: u32 }
-@group(0) @binding(#) var<uniform> u: Uniforms;
+// Bindings and Params: declared in src/kernels/preprocess.ts. params holds per image: boxX,
+// boxY, cropW, cropH, outW, outH, padLeft, padTop, scaleX, scaleY (see preprocess.ts).
 
 const SIZE: u32 = {{SIZE}};
 const OUT_C: u32 = {{OUT_C}};
@@ -26,8 +21,8 @@ fn byteAt(base: u32, i: u32) -> f32 {
 fn cropPixel(base: u32, bx: i32, by: i32, cx: u32, cy: u32) -> vec3f {
   let x = bx + i32(cx);
   let y = by + i32(cy);
-  if (x < 0 || y < 0 || x >= i32(u.width) || y >= i32(u.height)) { return vec3f(0.0); }
-  let i = (u32(y) * u.width + u32(x)) * u.channels;
+  if (x < 0 || y < 0 || x >= i32(p.width) || y >= i32(p.height)) { return vec3f(0.0); }
+  let i = (u32(y) * p.width + u32(x)) * p.channels;
   return vec3f(byteAt(base, i), byteAt(base, i + 1u), byteAt(base, i + 2u));
 }
 
@@ -56,7 +51,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let padTop = u32(params[pp + 7u]);
   var v = vec3f(0.0);
   if (x >= padLeft && x < padLeft + outW && y >= padTop && y < padTop + outH) {
-    let base = b * u.wordsPerImage;
+    let base = b * p.wordsPerImage;
     let sx = source(x - padLeft, params[pp + 8u], cropW);
     let sy = source(y - padTop, params[pp + 9u], cropH);
     let x0 = u32(sx.x); let x1 = u32(sx.y);

@@ -6,13 +6,7 @@
 // the register tile is named variables unrolled by //#for (wgsl.ts)
 // (at batch 1 this is a matrix-vector product per group: W is streamed once, memory bound).
 
-@group(0) @binding(#) var<storage, read> x: array<f32>;
-@group(0) @binding(#) var<storage, read> w: array<f32>;
-@group(0) @binding(#) var<storage, read> bias: array<f32>;
-@group(0) @binding(#) var<storage, read_write> y: array<f32>;
-
-struct Params { B: u32, N: u32, d: u32 }
-@group(0) @binding(#) var<uniform> p: Params;
+// Bindings and Params: declared in src/kernels/qamem.ts.
 
 const TR: u32 = {{TR}};
 const TN4: u32 = {{TN4}};

@@ -235,4 +235,40 @@ test('graph: cycles, double writers, self-reads and reads of nothing are errors 
   throwsWith(g, /node reader reads orphan, which nothing computes/);
 });
 
+test('executor: the weight cache knows a weight by its array: same name, other data -> other buffer; one array -> one buffer', async () => {
+  const ctx = await gpu();
+  const g = new Graph();
+  const x = g.input('x', [1, 4]);
+  const one = new Float32Array(16).fill(1), two = new Float32Array(16).fill(2);
+  const y1 = gemm(g, x, g.weight('w', [4, 4], one), { name: 'a' });
+  const y2 = gemm(g, x, g.weight('w', [4, 4], two), { name: 'b' });
+  const y3 = gemm(g, x, g.weight('w.again', [4, 4], one), { name: 'c' });
+  g.output('y1', y1); g.output('y2', y2); g.output('y3', y3);
+  const cg = await CompiledGraph.create(ctx, g);
+  assert.is(cg.weights.count, 2);
+  const out = await cg.run({ x: new Float32Array([1, 2, 3, 4]) });
+  assert.equal([...out.y1], [10, 10, 10, 10]);
+  assert.equal([...out.y2], [20, 20, 20, 20]);
+  assert.equal([...out.y3], [10, 10, 10, 10]);
+  await cg.dispose(); cg.weights.dispose();
+});
+
+test('executor: run(fill) fills the graph\'s own staging arrays in its turn; concurrent runs never see each other\'s inputs', async () => {
+  const ctx = await gpu();
+  const g = new Graph();
+  const x = g.input('x', [1, 4]);
+  g.output('y', gemm(g, x, g.weight('w', [4, 4], new Float32Array(16).fill(1)), { name: 'a' }));
+  const cg = await CompiledGraph.create(ctx, g);
+  const seen: unknown[] = [];
+  const fill = (v: number) => (s: Record<string, Float32Array | Uint32Array | Int32Array>) => { seen.push(s.x); s.x.fill(v); };
+  const outs = await Promise.all([1, 2, 3].map((v) => cg.run(fill(v))));
+  assert.equal(outs.map((o) => o.y[0]), [4, 8, 12]);
+  assert.ok(seen.length === 3 && seen.every((a) => a === seen[0]), 'one staging array, reused');
+  let err = '';
+  await cg.run(() => { throw new Error('bad input'); }).catch((e: Error) => { err = e.message; });
+  assert.match(err, 'bad input');
+  assert.equal((await cg.run(fill(5))).y[0], 20, 'the queue goes on after a failed fill');
+  await cg.dispose(); cg.weights.dispose();
+});
+
 test.run();

@@ -12,72 +12,105 @@ export class DeviceLostError extends Error {
   }
 }
 
+/** A storage buffer holding t's host data. */
+function uploadBuffer(device: GPUDevice, t: Tensor): GPUBuffer {
+  const buffer = device.createBuffer({ label: t.name, size: bindingBytes(t), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
+  new (t.data!.constructor as new (b: ArrayBuffer) => HostData)(buffer.getMappedRange()).set(t.data!);
+  buffer.unmap();
+  return buffer;
+}
+
 /**
- * Uploads each weight once per device. Graphs built for other input sizes share the buffers:
- * weights are identified by name (names are unique within a model), and a fingerprint of the
- * values catches two different weights given the same name.
+ * Uploads each weight once per device. A weight is known by its host array: the model packs
+ * its weights once, at load, so every graph it builds (other sizes, batches) hands the same
+ * arrays and shares the buffers; two different weights can never collide.
  */
 export class WeightCache {
-  private buffers = new Map<string, { buffer: GPUBuffer; print: string }>();
+  private buffers = new Map<HostData, GPUBuffer>();
   bytes = 0;
   constructor(readonly device: GPUDevice) {}
 
   get(v: Tensor): GPUBuffer {
     const t = storageOf(v);
     if (!t.data) throw new Error(`weight ${t.name} has no data`);
-    const key = `${t.name}|${t.dtype}|${t.data.length}`;
-    const print = fingerprint(t.data);
-    const hit = this.buffers.get(key);
-    if (hit) {
-      if (hit.print !== print) throw new Error(`two different weights are named ${t.name}: give them distinct names`);
-      return hit.buffer;
+    if (t.graphOwned) throw new Error(`internal: ${t.name} belongs to its graph, not the weight cache`);
+    let buffer = this.buffers.get(t.data);
+    if (!buffer) {
+      buffer = uploadBuffer(this.device, t);
+      this.buffers.set(t.data, buffer);
+      this.bytes += bindingBytes(t);
     }
-    const size = bindingBytes(t);
-    const buffer = this.device.createBuffer({ label: t.name, size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
-    new (t.data.constructor as new (b: ArrayBuffer) => HostData)(buffer.getMappedRange()).set(t.data);
-    buffer.unmap();
-    this.buffers.set(key, { buffer, print });
-    this.bytes += size;
     return buffer;
   }
 
   get count(): number { return this.buffers.size; }
 
   dispose(): void {
-    for (const b of this.buffers.values()) b.buffer.destroy();
+    for (const b of this.buffers.values()) b.destroy();
     this.buffers.clear();
     this.bytes = 0;
   }
 }
 
-/** 64 evenly spaced values: enough to tell two weights apart, cheap for 10M-value tensors. */
-function fingerprint(d: HostData): string {
-  const step = Math.max(1, Math.floor(d.length / 64));
-  let s = '';
-  for (let i = 0; i < d.length; i += step) s += d[i] + ',';
-  return s;
+/** Binding shape of a node: its inputs, outputs, and whether it has a uniform block. */
+export interface BindingShape { inputs: number; outputs: number; uniform: boolean }
+
+export function bindingShape(n: Node): BindingShape {
+  return { inputs: n.inputs.length, outputs: n.outputs.length, uniform: !!n.dispatch.uniforms };
 }
 
-const pipelineCaches = new WeakMap<GPUDevice, Map<string, Promise<GPUComputePipeline>>>();
+interface DeviceCache {
+  pipelines: Map<string, Promise<GPUComputePipeline>>;
+  layouts: Map<string, { group: GPUBindGroupLayout; pipeline: GPUPipelineLayout }>;
+}
+const deviceCaches = new WeakMap<GPUDevice, DeviceCache>();
 
-/** Pipelines are cached per device by WGSL text + entry point + override constants. */
-export function getPipeline(device: GPUDevice, shader: string, entryPoint: string, constants: Record<string, number> | undefined, label: string): Promise<GPUComputePipeline> {
-  let cache = pipelineCaches.get(device);
-  if (!cache) pipelineCaches.set(device, (cache = new Map()));
-  const key = `${entryPoint}\n${JSON.stringify(constants ?? {})}\n${shader}`;
+function deviceCache(device: GPUDevice): DeviceCache {
+  let c = deviceCaches.get(device);
+  if (!c) deviceCaches.set(device, (c = { pipelines: new Map(), layouts: new Map() }));
+  return c;
+}
+
+/**
+ * The explicit bind group layout of a node (never 'auto'): bindings 0.. are the inputs
+ * (read-only storage), then the outputs (storage), then the uniform block; the order
+ * kernel.ts declares them in the WGSL. Cached per device by shape.
+ */
+export function bindGroupLayout(device: GPUDevice, shape: BindingShape): { group: GPUBindGroupLayout; pipeline: GPUPipelineLayout } {
+  const cache = deviceCache(device).layouts;
+  const key = `${shape.inputs},${shape.outputs},${shape.uniform}`;
+  let l = cache.get(key);
+  if (!l) {
+    const entries: GPUBindGroupLayoutEntry[] = [];
+    const add = (buffer: GPUBufferBindingLayout) => entries.push({ binding: entries.length, visibility: GPUShaderStage.COMPUTE, buffer });
+    for (let i = 0; i < shape.inputs; i++) add({ type: 'read-only-storage' });
+    for (let i = 0; i < shape.outputs; i++) add({ type: 'storage' });
+    if (shape.uniform) add({ type: 'uniform' });
+    const group = device.createBindGroupLayout({ label: `bindings ${key}`, entries });
+    l = { group, pipeline: device.createPipelineLayout({ label: `layout ${key}`, bindGroupLayouts: [group] }) };
+    cache.set(key, l);
+  }
+  return l;
+}
+
+/** Pipelines are cached per device by WGSL text + entry point + override constants + binding shape. */
+export function getPipeline(device: GPUDevice, shader: string, entryPoint: string, constants: Record<string, number> | undefined, shape: BindingShape, label: string): Promise<GPUComputePipeline> {
+  const cache = deviceCache(device).pipelines;
+  const layout = bindGroupLayout(device, shape).pipeline;
+  const key = `${entryPoint}\n${JSON.stringify(constants ?? {})}\n${shape.inputs},${shape.outputs},${shape.uniform}\n${shader}`;
   let p = cache.get(key);
   if (!p) {
     p = (async () => {
       const module = device.createShaderModule({ label, code: shader });
       try {
-        return await device.createComputePipelineAsync({ label, layout: 'auto', compute: { module, entryPoint, constants } });
+        return await device.createComputePipelineAsync({ label, layout, compute: { module, entryPoint, constants } });
       } catch (e) {
         const info = await module.getCompilationInfo();
         const msgs = info.messages.map((m) => `  ${m.type} ${m.lineNum}:${m.linePos} ${m.message}`).join('\n');
         throw new Error(`kernel ${label}: pipeline creation failed: ${(e as Error).message}${msgs ? '\n' + msgs : ''}`);
       }
     })();
-    p.catch(() => cache!.delete(key));
+    p.catch(() => cache.delete(key));
     cache.set(key, p);
   }
   return p;
@@ -109,6 +142,9 @@ export function checkLimits(l: GPUSupportedLimits, g: Graph, order: readonly num
   }
 }
 
+/** Every graph input by name, or a function filling the graph's staging arrays (see run()). */
+export type GraphInputs = Record<string, HostData> | ((staging: Record<string, HostData>) => void);
+
 export interface NodeTiming { name: string; kernel: string; stage: string; ms: number; flops: number }
 export interface ProfileResult { nodes: NodeTiming[]; gpuMs: number; outputs: Record<string, Float32Array> }
 
@@ -123,6 +159,8 @@ export class CompiledGraph {
   readonly ownedBuffers: number;
   private steps: Step[] = [];
   private inputBuffers = new Map<string, { tensor: Tensor; buffer: GPUBuffer }>();
+  /** Host arrays, one per input, that run(fill) fills in its turn (allocated once). */
+  private staging: Record<string, HostData> = {};
   private outputs: { name: string; tensor: Tensor; offset: number; bytes: number; source: GPUBuffer }[] = [];
   private readback!: GPUBuffer;
   private owned: GPUBuffer[] = [];
@@ -165,7 +203,22 @@ export class CompiledGraph {
 
     const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     const slotBuffers = this.plan.slots.map((s, i) => this.buffer(`${label}.slot${i}`, s.bytes, storage));
-    for (const [name, t] of g.inputs) this.inputBuffers.set(name, { tensor: t, buffer: this.buffer(`${label}.in.${name}`, bindingBytes(t), storage) });
+    for (const [name, t] of g.inputs) {
+      this.inputBuffers.set(name, { tensor: t, buffer: this.buffer(`${label}.in.${name}`, bindingBytes(t), storage) });
+      const n = numel(t.shape);
+      this.staging[name] = t.dtype === 'f32' ? new Float32Array(n) : t.dtype === 'u32' ? new Uint32Array(n) : new Int32Array(n);
+    }
+    const constants = new Map<number, GPUBuffer>();
+    const weightBuffer = (t: Tensor): GPUBuffer => {
+      if (!t.graphOwned) return this.weights.get(t);
+      let b = constants.get(t.id);
+      if (!b) {
+        b = uploadBuffer(device, t);
+        this.owned.push(b);
+        constants.set(t.id, b);
+      }
+      return b;
+    };
     const outputBuffers = new Map<number, GPUBuffer>();
     let readbackBytes = 0;
     for (const [name, view] of g.outputs) {
@@ -176,7 +229,7 @@ export class CompiledGraph {
         source = outputBuffers.get(t.id) ?? this.buffer(`${label}.out.${name}`, bindingBytes(t), storage);
         outputBuffers.set(t.id, source);
       } else if (t.kind === 'input') source = this.inputBuffers.get(t.name)!.buffer;
-      else source = this.weights.get(t);
+      else source = weightBuffer(t);
       const bytes = numel(t.shape) * 4;
       this.outputs.push({ name, tensor: t, offset: readbackBytes, bytes, source });
       readbackBytes += Math.ceil(bytes / 256) * 256;
@@ -185,7 +238,7 @@ export class CompiledGraph {
 
     const bufferOf = (v: Tensor): GPUBuffer => {
       const t = storageOf(v);
-      if (t.kind === 'weight') return this.weights.get(t);
+      if (t.kind === 'weight') return weightBuffer(t);
       if (t.kind === 'input') return this.inputBuffers.get(t.name)!.buffer;
       const out = outputBuffers.get(t.id);
       if (out) return out;
@@ -211,7 +264,7 @@ export class CompiledGraph {
 
     const pipelines = await Promise.all(this.order.map((id) => {
       const n = g.nodes[id];
-      return getPipeline(device, n.dispatch.shader, n.dispatch.entryPoint ?? 'main', n.dispatch.constants, `${n.kernel}:${n.name}`);
+      return getPipeline(device, n.dispatch.shader, n.dispatch.entryPoint ?? 'main', n.dispatch.constants, bindingShape(n), `${n.kernel}:${n.name}`);
     }));
     this.order.forEach((id, i) => {
       const node = g.nodes[id];
@@ -220,7 +273,7 @@ export class CompiledGraph {
       }));
       const uo = uniformOffsets.get(id);
       if (uo !== undefined) entries.push({ binding: entries.length, resource: { buffer: uniformBuffer!, offset: uo, size: node.dispatch.uniforms!.byteLength } });
-      const bindGroup = device.createBindGroup({ label: node.name, layout: pipelines[i].getBindGroupLayout(0), entries });
+      const bindGroup = device.createBindGroup({ label: node.name, layout: bindGroupLayout(device, bindingShape(node)).group, entries });
       this.steps.push({ node, pipeline: pipelines[i], bindGroup, workgroups: node.dispatch.workgroups });
     });
 
@@ -245,21 +298,27 @@ export class CompiledGraph {
     return o.source;
   }
 
-  /** Runs the graph; concurrent calls are queued, never interleaved. */
-  run(inputs: Record<string, HostData>): Promise<Record<string, Float32Array>> {
-    if (this.disposed) return Promise.reject(new Error('this model was disposed; create a new one'));
-    const p = this.queue.then(() => this.runNow(inputs, false));
-    this.queue = p.catch(() => undefined);
-    return p.then((r) => r.outputs);
+  /**
+   * Runs the graph; concurrent calls are queued, never interleaved. `inputs` gives every graph
+   * input, or is a function that fills this graph's own staging arrays (one per input, made at
+   * build): it is called in this run's turn, so callers need no queue of their own.
+   */
+  run(inputs: GraphInputs): Promise<Record<string, Float32Array>> {
+    return this.enqueue(() => this.execute(inputs, false)).then((r) => r.outputs);
   }
 
   /** Runs with one timestamped pass per node: GPU time per node (slower than run()). */
-  profile(inputs: Record<string, HostData>): Promise<ProfileResult> {
+  profile(inputs: GraphInputs): Promise<ProfileResult> {
+    if (!this.disposed && !this.ctx.timestamps) return Promise.reject(new Error('profile mode needs the timestamp-query feature, which this adapter does not offer'));
+    return this.enqueue(() => this.execute(inputs, true));
+  }
+
+  /** The one run queue: each job starts after the previous one settled. */
+  private enqueue<T>(job: () => Promise<T>): Promise<T> {
     if (this.disposed) return Promise.reject(new Error('this model was disposed; create a new one'));
-    if (!this.ctx.timestamps) return Promise.reject(new Error('profile mode needs the timestamp-query feature, which this adapter does not offer'));
-    const p = this.queue.then(() => this.runNow(inputs, true));
+    const p = this.queue.then(job);
     this.queue = p.catch(() => undefined);
-    return p as Promise<ProfileResult>;
+    return p;
   }
 
   private check(inputs: Record<string, HostData>): void {
@@ -272,7 +331,37 @@ export class CompiledGraph {
     }
   }
 
-  private async runNow(inputs: Record<string, HostData>, profile: boolean): Promise<ProfileResult> {
+  /** Plain run: every dispatch in ONE compute pass. */
+  private encodeRun(encoder: GPUCommandEncoder): void {
+    const pass = encoder.beginComputePass();
+    for (const s of this.steps) {
+      pass.setPipeline(s.pipeline);
+      pass.setBindGroup(0, s.bindGroup);
+      pass.dispatchWorkgroups(s.workgroups[0], s.workgroups[1], s.workgroups[2]);
+    }
+    pass.end();
+  }
+
+  /** Profiling run: one timestamped pass per dispatch, timestamps resolved for readback. */
+  private encodeProfiled(encoder: GPUCommandEncoder): void {
+    this.ensureQueries();
+    this.steps.forEach((s, i) => {
+      const pass = encoder.beginComputePass({ timestampWrites: { querySet: this.querySet!, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+      pass.setPipeline(s.pipeline);
+      pass.setBindGroup(0, s.bindGroup);
+      pass.dispatchWorkgroups(s.workgroups[0], s.workgroups[1], s.workgroups[2]);
+      pass.end();
+    });
+    encoder.resolveQuerySet(this.querySet!, 0, 2 * this.steps.length, this.queryBuffer!, 0);
+    encoder.copyBufferToBuffer(this.queryBuffer!, 0, this.queryReadback!, 0, 16 * this.steps.length);
+  }
+
+  private async execute(given: GraphInputs, profile: boolean): Promise<ProfileResult> {
+    let inputs: Record<string, HostData>;
+    if (typeof given === 'function') {
+      given(this.staging);
+      inputs = this.staging;
+    } else inputs = given;
     this.check(inputs);
     const { device } = this.ctx;
     for (const [name, { buffer }] of this.inputBuffers) {
@@ -280,26 +369,8 @@ export class CompiledGraph {
       device.queue.writeBuffer(buffer, 0, d.buffer, d.byteOffset, d.byteLength);
     }
     const encoder = device.createCommandEncoder();
-    if (!profile) {
-      const pass = encoder.beginComputePass();
-      for (const s of this.steps) {
-        pass.setPipeline(s.pipeline);
-        pass.setBindGroup(0, s.bindGroup);
-        pass.dispatchWorkgroups(s.workgroups[0], s.workgroups[1], s.workgroups[2]);
-      }
-      pass.end();
-    } else {
-      this.ensureQueries();
-      this.steps.forEach((s, i) => {
-        const pass = encoder.beginComputePass({ timestampWrites: { querySet: this.querySet!, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
-        pass.setPipeline(s.pipeline);
-        pass.setBindGroup(0, s.bindGroup);
-        pass.dispatchWorkgroups(s.workgroups[0], s.workgroups[1], s.workgroups[2]);
-        pass.end();
-      });
-      encoder.resolveQuerySet(this.querySet!, 0, 2 * this.steps.length, this.queryBuffer!, 0);
-      encoder.copyBufferToBuffer(this.queryBuffer!, 0, this.queryReadback!, 0, 16 * this.steps.length);
-    }
+    if (profile) this.encodeProfiled(encoder);
+    else this.encodeRun(encoder);
     for (const o of this.outputs) encoder.copyBufferToBuffer(o.source, 0, this.readback, o.offset, Math.ceil(o.bytes / 4) * 4);
     device.queue.submit([encoder.finish()]);
     try {

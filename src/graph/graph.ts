@@ -14,8 +14,13 @@ export interface Tensor {
   readonly shape: readonly number[];
   readonly dtype: DType;
   readonly kind: TensorKind;
-  /** Host data of a weight; uploaded once (and shared between graphs through a WeightCache). */
+  /**
+   * Host data of a weight: uploaded once per device and shared between graphs through a
+   * WeightCache, which knows a weight by this array object (so build weights once, at load).
+   */
   readonly data?: HostData;
+  /** A weight made for this graph only (constant()): uploaded into the graph's own buffer. */
+  readonly graphOwned?: boolean;
   /** Set on a reshape: this tensor is a view of `base`'s buffer (same elements, other shape). */
   readonly base?: Tensor;
 }
@@ -26,9 +31,13 @@ export function storageOf(t: Tensor): Tensor {
   return t;
 }
 
-/** One compute dispatch. Bindings are, in order: node inputs, node outputs, then the uniform block. */
+/**
+ * One compute dispatch. Bindings are, in order: node inputs (read-only storage), node outputs
+ * (storage), then the uniform block; compile.ts builds that layout explicitly, and kernels
+ * declare the matching WGSL through kernel() (src/kernels/kernel.ts), never by hand.
+ */
 export interface Dispatch {
-  /** Final WGSL (already specialised, see wgsl.ts); pipelines are cached by it plus `constants`. */
+  /** Final WGSL (specialised, bindings declared: kernel.ts); pipelines are cached by it plus `constants`. */
   shader: string;
   entryPoint?: string;
   /** WGSL `override` constants (tile shapes, workgroup sizes). */
@@ -63,7 +72,7 @@ export interface Tuning {
   maxStorageBuffers: number;
 }
 
-const DEFAULT_TUNING: Tuning = {
+export const DEFAULT_TUNING: Tuning = {
   cpuLike: false, adapter: 'gpu', maxWorkgroupStorage: 16384, maxInvocations: 256, maxWorkgroupsPerDim: 65535, maxStorageBuffers: 8,
 };
 
@@ -82,11 +91,11 @@ export class Graph {
 
   constructor(readonly tuning: Tuning = DEFAULT_TUNING) {}
 
-  private make(name: string, shape: readonly number[], dtype: DType, kind: TensorKind, data?: HostData, base?: Tensor): Tensor {
+  private make(name: string, shape: readonly number[], dtype: DType, kind: TensorKind, data?: HostData, base?: Tensor, graphOwned?: boolean): Tensor {
     for (const d of shape) {
       if (!Number.isInteger(d) || d <= 0) throw new Error(`tensor ${name}: bad shape [${shape.join(', ')}]`);
     }
-    const t: Tensor = { id: this.tensors.length, name, shape: [...shape], dtype, kind, data, base };
+    const t: Tensor = { id: this.tensors.length, name, shape: [...shape], dtype, kind, data, base, graphOwned };
     this.tensors.push(t);
     return t;
   }
@@ -98,10 +107,20 @@ export class Graph {
     return t;
   }
 
+  /** A model weight: `data` is the model's packed array, the same object in every graph. */
   weight(name: string, shape: readonly number[], data: HostData): Tensor {
+    return this.hostTensor(name, shape, data, false);
+  }
+
+  /** A constant built for this graph's shapes (a positional encoding for its grid): freed with the graph. */
+  constant(name: string, shape: readonly number[], data: HostData): Tensor {
+    return this.hostTensor(name, shape, data, true);
+  }
+
+  private hostTensor(name: string, shape: readonly number[], data: HostData, graphOwned: boolean): Tensor {
     if (data.length !== numel(shape)) throw new Error(`weight ${name}: ${data.length} values for shape [${shape.join(', ')}]`);
     const dtype: DType = data instanceof Float32Array ? 'f32' : data instanceof Uint32Array ? 'u32' : 'i32';
-    return this.make(name, shape, dtype, 'weight', data);
+    return this.make(name, shape, dtype, 'weight', data, undefined, graphOwned);
   }
 
   /** A fresh intermediate tensor (its buffer is planned by lifetime at compile time). */
@@ -112,7 +131,7 @@ export class Graph {
   /** A zero-copy view with another shape of the same number of elements. */
   reshape(t: Tensor, shape: readonly number[], name = `${t.name}.view`): Tensor {
     if (numel(shape) !== numel(t.shape)) throw new Error(`reshape ${t.name}: [${t.shape.join(', ')}] has ${numel(t.shape)} elements, not ${numel(shape)}`);
-    return this.make(name, shape, t.dtype, t.kind, t.data, t);
+    return this.make(name, shape, t.dtype, t.kind, t.data, t, t.graphOwned);
   }
 
   output(name: string, t: Tensor): void {

@@ -2,7 +2,15 @@
 // items, heads and queries in one dispatch, reading Q/K/V as strided views of projection outputs.
 import source from '../../shaders/attention.wgsl';
 import { numel, type Graph, type Tensor, type Tuning } from '../graph/graph.ts';
-import { ceilDiv, specialize, uniforms } from './wgsl.ts';
+import { kernel } from './kernel.ts';
+import { ceilDiv } from './wgsl.ts';
+
+const ATTENTION = kernel({
+  name: 'attention', source,
+  inputs: { qs: 'T', ks: 'T', vs: 'T' },
+  outputs: { os: 'f32' },
+  uniforms: { Lq: 'u32', Lk: 'u32', heads: 'u32', scale: 'f32', q: 'vec4u', k: 'vec4u', v: 'vec4u' },
+});
 
 /**
  * Rows of a [B, L, C] tensor seen as [B, L, d]: element (b, i, c) is at
@@ -77,12 +85,14 @@ export function attention(g: Graph, Q: Tensor | SeqView, K: Tensor | SeqView, V:
   const DH4 = Math.ceil(DH / 4);
   // vec4 loads when every row start is 16-byte aligned.
   const vec4 = DH % 4 === 0 && [q, k, v].every((x) => x.offset % 4 === 0 && x.rowStride % 4 === 0 && x.batchStride % 4 === 0);
-  const shader = specialize(source, { DH, DH4, TQ: t.TQ, KB: t.KB, TILED: t.tiled, TAIL: DH % 4 !== 0, VEC4: vec4 });
   const O = g.tensor(name, [B, Lq, d]);
-  const view = (x: SeqView) => [x.offset, x.rowStride, x.B === 1 ? 0 : x.batchStride, 0];
-  g.add('attention', name, [q.tensor, k.tensor, v.tensor], [O], {
-    shader, constants: { WG: t.WG },
-    uniforms: uniforms(Lq, Lk, heads, { f: opts.scale ?? 1 / Math.sqrt(DH) }, ...view(q), ...view(k), ...view(v)),
+  const view = (x: SeqView) => [x.offset, x.rowStride, x.B === 1 ? 0 : x.batchStride, 0] as const;
+  ATTENTION.add(g, name, {
+    inputs: { qs: q.tensor, ks: k.tensor, vs: v.tensor },
+    outputs: { os: O },
+    uniforms: { Lq, Lk, heads, scale: opts.scale ?? 1 / Math.sqrt(DH), q: view(q), k: view(k), v: view(v) },
+    flags: { DH, DH4, TQ: t.TQ, KB: t.KB, TILED: t.tiled, TAIL: DH % 4 !== 0, VEC4: vec4 },
+    constants: { WG: t.WG },
     workgroups: [ceilDiv(Lq, t.TQ * t.WG), heads, B],
     flops: 4 * B * Lq * Lk * d,
   });

@@ -1,9 +1,31 @@
 // Conv2d (NHWC, implicit GEMM) with fused bias, residual add and ReLU (shaders/conv2d.wgsl).
 // 1x1 stride-1 unpadded convs are plain GEMMs and go through gemm() on reshaped views.
 import source from '../../shaders/conv2d.wgsl';
+import matmul from '../../shaders/matmul.wgsl';
 import type { Graph, Tensor, Tuning } from '../graph/graph.ts';
 import { gemm } from './gemm.ts';
-import { ceilDiv, specialize, uniforms } from './wgsl.ts';
+import { matmulTiles, type MatmulTiles } from '../graph/tuning.ts';
+import { kernel } from './kernel.ts';
+import { ceilDiv } from './wgsl.ts';
+
+const CONV = kernel({
+  name: 'conv2d', source,
+  inputs: { x: 'X', b: 'E', 'bias?': 'E', 'residual?': 'E' },
+  outputs: { y: 'E' },
+  uniforms: {
+    M: 'u32', N: 'u32', C: 'u32', H: 'u32', W: 'u32', OH: 'u32', OW: 'u32', KW: 'u32',
+    stride: 'u32', pad: 'i32', K: 'u32', kChunk: 'u32', relu: 'u32',
+  },
+  include: { matmul },
+});
+/** Split-K: sums the partial products and applies the epilogue. */
+const CONV_REDUCE = kernel({
+  name: 'conv2d_reduce', source,
+  inputs: { part: 'E', 'bias?': 'E', 'residual?': 'E' },
+  outputs: { y: 'E' },
+  uniforms: { M: 'u32', N: 'u32', splits: 'u32', pitch: 'u32', relu: 'u32' },
+  include: { matmul },
+});
 
 export interface Conv2dOptions {
   /** [Cout]; BatchNorm is folded into weight and bias at load time (foldBatchNorm). */
@@ -25,16 +47,11 @@ export interface Conv2dOptions {
  * workgroup memory (CPU adapters). `tiled`: workgroup-memory tiles (GPUs). `splitK` > 1 cuts K
  * into that many ranges computed by separate workgroups and summed by a small reduce node.
  */
-export interface ConvTiles { schedule: 'registers' | 'tiled'; TM: number; TN4: number; WG_X: number; WG_Y: number; BK: number; splitK?: number }
+export interface ConvTiles extends MatmulTiles { splitK?: number }
 
 /** Default schedule for an adapter and GEMM shape (M output pixels, N channels, K = kh*kw*cin). */
 export function convTiles(t: Tuning, M: number, N: number, K: number): ConvTiles {
-  const base: ConvTiles = t.cpuLike
-    // SwiftShader (measured, worker-thread CPU time on 2 cores, ResNet-50 shapes): 16 rows x 16
-    // channels per invocation runs at 6.0-6.5 GFLOP/s against 4.1-4.5 for 8x8 and 3.1-3.5 for
-    // 4x16; 16x32 and 32x16 gain under 5% but take 2-3x longer to compile (~10-17 s each).
-    ? { schedule: 'registers', TM: M >= 16 ? 16 : M >= 8 ? 8 : M >= 4 ? 4 : 1, TN4: Math.min(4, ceilDiv(N, 4)), WG_X: 4, WG_Y: 4, BK: 4 }
-    : { schedule: 'tiled', TM: 4, TN4: 1, WG_X: 16, WG_Y: 16, BK: 16 };
+  const base = matmulTiles(t, M, N);
   const tileM = base.TM * base.WG_Y, tileN = base.TN4 * 4 * base.WG_X;
   const groups = ceilDiv(M, tileM) * ceilDiv(N, tileN);
   // Fill the device: late ResNet stages (8x8 outputs) give a handful of tiles for K in the
@@ -96,19 +113,21 @@ export function conv2d(g: Graph, x: Tensor, weight: Tensor, opts: Conv2dOptions 
   splits = ceilDiv(K, kChunk);
 
   const flags = {
-    CVEC4: cvec4, NVEC4: nvec4, BIAS: !!opts.bias && splits === 1, RESIDUAL: !!opts.residual && splits === 1,
-    SPLIT: splits > 1, REDUCE: false,
+    KVEC4: cvec4, NVEC4: nvec4, SPLIT: splits > 1, REDUCE: false,
     TM: t.TM, TN4: t.TN4, BK: t.BK, TILE_M: tileM, TILE_N: tileN, LA,
   };
-  const params = (pitch = 0) => uniforms(M, N, C, H, W, OH, OW, KW, stride, pad, K, kChunk, splits, pitch, Number(!!opts.relu));
+  const relu = Number(!!opts.relu);
   const y = g.tensor(name, outShape);
   const convOutT = splits > 1 ? g.tensor(`${name}.partial`, [splits, M, N]) : y;
-  const inputs = [x, weight, ...(flags.BIAS ? [opts.bias!] : []), ...(flags.RESIDUAL ? [opts.residual!] : [])];
-  g.add('conv2d', name, inputs, [convOutT], {
-    shader: specialize(source, flags),
+  // With split-K the epilogue (bias, residual, ReLU) runs in the reduce node.
+  const epilogue = splits > 1 ? {} : { bias: opts.bias, residual: opts.residual };
+  CONV.add(g, name, {
+    inputs: { x, b: weight, ...epilogue },
+    outputs: { y: convOutT },
+    uniforms: { M, N, C, H, W, OH, OW, KW, stride, pad, K, kChunk, relu },
+    flags,
     entryPoint: t.schedule === 'tiled' ? 'main_tiled' : 'main_registers',
     constants: { WG_X: t.WG_X, WG_Y: t.WG_Y },
-    uniforms: params(),
     workgroups: [ceilDiv(N, tileN), ceilDiv(M, tileM), splits],
     flops,
   });
@@ -116,10 +135,12 @@ export function conv2d(g: Graph, x: Tensor, weight: Tensor, opts: Conv2dOptions 
     const total = (M * N) / (nvec4 ? 4 : 1);
     const groups = ceilDiv(total, 64);
     const gx = Math.min(groups, g.tuning.maxWorkgroupsPerDim);
-    g.add('conv2d_reduce', `${name}.reduce`, [convOutT, ...(opts.bias ? [opts.bias] : []), ...(opts.residual ? [opts.residual] : [])], [y], {
-      shader: specialize(source, { ...flags, BIAS: !!opts.bias, RESIDUAL: !!opts.residual, SPLIT: false, REDUCE: true }),
+    CONV_REDUCE.add(g, `${name}.reduce`, {
+      inputs: { part: convOutT, bias: opts.bias, residual: opts.residual },
+      outputs: { y },
+      uniforms: { M, N, splits, pitch: gx * 64, relu },
+      flags: { ...flags, SPLIT: false, REDUCE: true },
       entryPoint: 'main_reduce',
-      uniforms: params(gx * 64),
       workgroups: [gx, ceilDiv(groups, gx), 1],
       flops: M * N * (splits - 1),
     });

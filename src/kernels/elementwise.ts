@@ -1,7 +1,14 @@
 // Elementwise add (with broadcast), ReLU, add+ReLU and reshape-copies (shaders/elementwise.wgsl).
 import source from '../../shaders/elementwise.wgsl';
 import { numel, type Graph, type Tensor } from '../graph/graph.ts';
-import { ceilDiv, specialize, uniforms } from './wgsl.ts';
+import { kernel } from './kernel.ts';
+import { ceilDiv } from './wgsl.ts';
+
+const ELEMENTWISE = kernel({
+  name: 'elementwise', source,
+  inputs: { a: 'T', 'b?': 'T' }, outputs: { y: 'T' },
+  uniforms: { n: 'u32', nb: 'u32', rowLen: 'u32' },
+});
 
 export type ElementwiseOp = 'add' | 'relu' | 'addRelu' | 'copy';
 
@@ -33,10 +40,11 @@ export function elementwise(g: Graph, op: ElementwiseOp, a: Tensor, b?: Tensor, 
   const groups = ceilDiv(count, WG);
   const gx = Math.min(groups, g.tuning.maxWorkgroupsPerDim);
   const gy = ceilDiv(groups, gx);
-  const shader = specialize(source, { VEC4: vec4, ADD: add, RELU: op === 'relu' || op === 'addRelu' });
-  g.add('elementwise', name, b ? [a, b] : [a], [y], {
-    shader, constants: { WG },
-    uniforms: uniforms(count, nb / lanes, gx * WG),
+  ELEMENTWISE.add(g, name, {
+    inputs: { a, b }, outputs: { y },
+    uniforms: { n: count, nb: nb / lanes, rowLen: gx * WG },
+    flags: { VEC4: vec4, RELU: op === 'relu' || op === 'addRelu' },
+    constants: { WG },
     workgroups: [gx, gy, 1],
     flops: add ? n : 0,
   });

@@ -3,14 +3,15 @@
 //   flame_blend     v_posed = v_template + [shapedirs; posedirs] . [betas; pose features]
 //   flame_skin      skinning, z += 0.05, R v, projection to crop pixels
 //   flame_landmarks barycentric 3D landmarks
-// The FLAME arrays are repacked once per FlameArrays object (cached) into the layouts the
+// The FLAME arrays are repacked once (packFlame, when the model is created) into the layouts the
 // kernels read; graphs of any batch size share the packed arrays and so the GPU buffers.
 import jointsSource from '../../shaders/flame_joints.wgsl';
 import blendSource from '../../shaders/flame_blend.wgsl';
 import skinSource from '../../shaders/flame_skin.wgsl';
 import landmarksSource from '../../shaders/flame_landmarks.wgsl';
 import { numel, type Graph, type Tensor, type Tuning } from '../graph/graph.ts';
-import { ceilDiv, specialize, uniforms } from './wgsl.ts';
+import { kernel } from './kernel.ts';
+import { ceilDiv } from './wgsl.ts';
 import type { FlameArrays } from '../io/flame.ts';
 
 /** FLAME's shapedirs hold 300 shape components, then the expression components. */
@@ -39,7 +40,27 @@ export interface PackedFlame {
   lmkBary?: Float32Array;
 }
 
-const packCache = new WeakMap<FlameArrays, Map<string, PackedFlame>>();
+const JOINTS = kernel({
+  name: 'flame_joints', source: jointsSource,
+  inputs: { params: 'f32', 'poses?': 'f32', jreg: 'f32' },
+  outputs: { coef: 'f32', xf: 'f32', rotation: 'f32' },
+  uniforms: { K: 'u32', NP: 'u32', KC: 'u32', p1: 'u32', p2: 'u32', p3: 'u32', p4: 'u32' },
+});
+const BLEND = kernel({
+  name: 'flame_blend', source: blendSource,
+  inputs: { coef: 'vec4f', dirs: 'vec4f', base: 'vec4f' }, outputs: { out: 'vec4f' },
+  uniforms: { B: 'u32', KC4: 'u32', N4: 'u32' },
+});
+const SKIN = kernel({
+  name: 'flame_skin', source: skinSource,
+  inputs: { vposed: 'f32', weights: 'f32', xf: 'vec4f' }, outputs: { vertices: 'f32', projected: 'f32' },
+  uniforms: { V: 'u32', S: 'u32' },
+});
+const LANDMARKS = kernel({
+  name: 'flame_landmarks', source: landmarksSource,
+  inputs: { vertices: 'f32', lmk: 'u32', bary: 'f32' }, outputs: { out: 'f32' },
+  uniforms: { V: 'u32', L: 'u32' },
+});
 
 /**
  * Repacks FLAME for the kernels. Betas = [shape (nShape), expression (nExpr)] map to shapedirs
@@ -49,12 +70,6 @@ const packCache = new WeakMap<FlameArrays, Map<string, PackedFlame>>();
  * (J_regressor (v_t + S b) = J_regressor v_t + (J_regressor S) b).
  */
 export function packFlame(flame: FlameArrays, nShape = 300, nExpr = 100): PackedFlame {
-  const key = `${nShape},${nExpr}`;
-  let m = packCache.get(flame);
-  if (!m) packCache.set(flame, (m = new Map()));
-  const hit = m.get(key);
-  if (hit) return hit;
-
   const { V, nShapedirs: KS } = flame;
   const N = V * 3;
   if (flame.J !== 5 || flame.parents.length !== 5) throw new Error(`FLAME: expected 5 joints, got ${flame.J}`);
@@ -117,9 +132,7 @@ export function packFlame(flame: FlameArrays, nShape = 300, nExpr = 100): Packed
     }
     lmkBary = flame.lmkBaryCoords;
   }
-  const packed: PackedFlame = { V, K, KC, N4, dirs, base, jreg, weights: flame.weights, parents: [...flame.parents], lmkVerts, lmkBary };
-  m.set(key, packed);
-  return packed;
+  return { V, K, KC, N4, dirs, base, jreg, weights: flame.weights, parents: [...flame.parents], lmkVerts, lmkBary };
 }
 
 /** The packed arrays as graph weights (uploaded once per device, shared between graphs). */
@@ -165,9 +178,9 @@ export function flameJoints(g: Graph, params: Tensor, w: FlameWeights, poses?: T
   const coef = g.tensor('flame.coef', [B, KC]);
   const xf = g.tensor('flame.transforms', [B, XF_STRIDE]);
   const rotation = g.tensor('flame.rotation', [B, 3, 3]);
-  g.add('flame_joints', 'flame.joints', [params, ...(poses ? [poses] : []), w.jreg], [coef, xf, rotation], {
-    shader: specialize(jointsSource, { POSES: !!poses }),
-    uniforms: uniforms(K, NP, KC, parents[1], parents[2], parents[3], parents[4]),
+  JOINTS.add(g, 'flame.joints', {
+    inputs: { params, poses, jreg: w.jreg }, outputs: { coef, xf, rotation },
+    uniforms: { K, NP, KC, p1: parents[1], p2: parents[2], p3: parents[3], p4: parents[4] },
     workgroups: [B, 1, 1],
     flops: B * (30 * K + 600),
   });
@@ -199,9 +212,10 @@ export function flameBlend(g: Graph, coef: Tensor, w: FlameWeights, tiles?: Blen
   const t = tiles ?? blendTiles(g.tuning, B);
   if (t.WG_N * t.KS > g.tuning.maxInvocations) throw new Error(`flame blend: ${t.WG_N}x${t.KS} invocations exceed the adapter's ${g.tuning.maxInvocations}`);
   const out = g.tensor('flame.v_posed', [B, N4 * 4]);
-  g.add('flame_blend', 'flame.blend', [coef, w.dirs, w.base], [out], {
-    shader: specialize(blendSource, { SPLITK: t.KS > 1, BT: t.BT, CN: t.CN, KS: t.KS, WG_N: t.WG_N }),
-    uniforms: uniforms(B, KC / 4, N4),
+  BLEND.add(g, 'flame.blend', {
+    inputs: { coef, dirs: w.dirs, base: w.base }, outputs: { out },
+    uniforms: { B, KC4: KC / 4, N4 },
+    flags: { SPLITK: t.KS > 1, BT: t.BT, CN: t.CN, KS: t.KS, WG_N: t.WG_N },
     workgroups: [ceilDiv(N4, t.WG_N * t.CN), ceilDiv(B, t.BT), 1],
     flops: 2 * B * KC * N4 * 4,
   });
@@ -215,9 +229,9 @@ export function flameSkin(g: Graph, vPosed: Tensor, xf: Tensor, w: FlameWeights)
   if (numel(vPosed.shape) !== B * N4 * 4 || numel(xf.shape) !== B * XF_STRIDE) throw new Error('flame skin: v_posed/transforms shapes do not match the FLAME or the batch');
   const vertices = g.tensor('flame.vertices', [B, V, 3]);
   const projected = g.tensor('flame.projected', [B, V, 2]);
-  g.add('flame_skin', 'flame.skin', [vPosed, w.weights, xf], [vertices, projected], {
-    shader: specialize(skinSource),
-    uniforms: uniforms(V, N4 * 4),
+  SKIN.add(g, 'flame.skin', {
+    inputs: { vposed: vPosed, weights: w.weights, xf }, outputs: { vertices, projected },
+    uniforms: { V, S: N4 * 4 },
     workgroups: [ceilDiv(V, 64), B, 1],
     flops: B * V * 160,
   });
@@ -231,9 +245,9 @@ export function flameLandmarks(g: Graph, vertices: Tensor, w: FlameWeights): Ten
   const B = vertices.shape[0];
   const L = w.lmkVerts.shape[0];
   const out = g.tensor('flame.landmarks3d', [B, L, 3]);
-  g.add('flame_landmarks', 'flame.landmarks', [vertices, w.lmkVerts, w.lmkBary], [out], {
-    shader: specialize(landmarksSource),
-    uniforms: uniforms(V, L),
+  LANDMARKS.add(g, 'flame.landmarks', {
+    inputs: { vertices, lmk: w.lmkVerts, bary: w.lmkBary }, outputs: { out },
+    uniforms: { V, L },
     workgroups: [ceilDiv(L, 64), B, 1],
     flops: B * L * 18,
   });

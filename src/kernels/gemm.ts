@@ -1,7 +1,18 @@
 // Batched GEMM / linear layer with fused bias, residual add and ReLU (shaders/gemm.wgsl).
 import source from '../../shaders/gemm.wgsl';
+import matmul from '../../shaders/matmul.wgsl';
 import { numel, type Graph, type Tensor, type Tuning } from '../graph/graph.ts';
-import { ceilDiv, specialize, uniforms } from './wgsl.ts';
+import { matmulTiles, type MatmulTiles } from '../graph/tuning.ts';
+import { kernel } from './kernel.ts';
+import { ceilDiv } from './wgsl.ts';
+
+const GEMM = kernel({
+  name: 'gemm', source,
+  inputs: { a: 'A', b: 'E', 'bias?': 'E', 'residual?': 'E' },
+  outputs: { y: 'E' },
+  uniforms: { M: 'u32', N: 'u32', K: 'u32', strideB: 'u32', relu: 'u32' },
+  include: { matmul },
+});
 
 export interface GemmOptions {
   bias?: Tensor;
@@ -11,16 +22,11 @@ export interface GemmOptions {
   name?: string;
 }
 
-/** Tile configuration; one per adapter class, overridable for benchmarks. */
-export interface GemmTiles { schedule: 'registers' | 'tiled'; TM: number; TN4: number; WG_X: number; WG_Y: number; BK: number }
+/** Tile configuration; one per adapter class (tuning.ts's table), overridable for benchmarks. */
+export type GemmTiles = MatmulTiles;
 
 export function gemmTiles(t: Tuning, M: number, N: number): GemmTiles {
-  if (t.cpuLike) {
-    // SwiftShader: 16x16 outputs per invocation in 4x4 workgroups measured 25-35% faster than
-    // ENGINE.md's 8x8 (more FMAs per gathered load); smaller tiles for skinny outputs.
-    return { schedule: 'registers', TM: M >= 16 ? 16 : M >= 8 ? 8 : M >= 4 ? 4 : 1, TN4: Math.min(4, ceilDiv(N, 4)), WG_X: 4, WG_Y: 4, BK: 4 };
-  }
-  return { schedule: 'tiled', TM: 4, TN4: 1, WG_X: 16, WG_Y: 16, BK: 16 };
+  return matmulTiles(t, M, N);
 }
 
 /**
@@ -45,16 +51,16 @@ export function gemm(g: Graph, A: Tensor, B: Tensor, opts: GemmOptions = {}, til
   const tileM = t.TM * t.WG_Y;
   const tileN = t.TN4 * 4 * t.WG_X;
   const vec4 = t.schedule === 'registers' && K % 4 === 0 && N % 4 === 0;
-  const shader = specialize(source, {
-    VEC4: vec4, BIAS: !!opts.bias, RESIDUAL: !!opts.residual, RELU: !!opts.relu,
-    TM: t.TM, TN4: t.TN4, BK: t.BK, TILE_M: t.schedule === 'tiled' ? tileM : 4, TILE_N: t.schedule === 'tiled' ? tileN : 4,
-  });
-  const inputs = [A, B, ...(opts.bias ? [opts.bias] : []), ...(opts.residual ? [opts.residual] : [])];
-  g.add('gemm', name, inputs, [C], {
-    shader,
+  GEMM.add(g, name, {
+    inputs: { a: A, b: B, bias: opts.bias, residual: opts.residual },
+    outputs: { y: C },
+    uniforms: { M, N, K, strideB: bBatch === 1 ? 0 : K * N, relu: Number(!!opts.relu) },
+    flags: {
+      KVEC4: vec4, NVEC4: vec4, SPLIT: false,
+      TM: t.TM, TN4: t.TN4, BK: t.BK, TILE_M: t.schedule === 'tiled' ? tileM : 4, TILE_N: t.schedule === 'tiled' ? tileN : 4,
+    },
     entryPoint: t.schedule === 'tiled' ? 'main_tiled' : 'main_registers',
     constants: { WG_X: t.WG_X, WG_Y: t.WG_Y },
-    uniforms: uniforms(M, N, K, M * K, bBatch === 1 ? 0 : K * N, M * N),
     workgroups: [ceilDiv(N, tileN), ceilDiv(M, tileM), batch],
     flops: 2 * batch * M * N * K,
   });

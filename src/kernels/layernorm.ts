@@ -2,7 +2,15 @@
 // y + addend (shaders/layernorm.wgsl).
 import source from '../../shaders/layernorm.wgsl';
 import { numel, type Graph, type Tensor } from '../graph/graph.ts';
-import { ceilDiv, specialize, uniforms } from './wgsl.ts';
+import { kernel } from './kernel.ts';
+import { ceilDiv } from './wgsl.ts';
+
+const LAYERNORM = kernel({
+  name: 'layernorm', source,
+  inputs: { x: 'T', 'residual?': 'T', gamma: 'T', beta: 'T', 'addend?': 'T' },
+  outputs: { y: 'T', 'y2?': 'T' },
+  uniforms: { rows: 'u32', d: 'u32', addRows: 'u32', eps: 'f32' },
+});
 
 export interface LayerNormOptions {
   /** r: y = LN(x + r); same shape as x. */
@@ -36,11 +44,12 @@ export function layerNormEx(g: Graph, x: Tensor, gamma: Tensor, beta: Tensor, op
   const gx = cpu ? ceilDiv(rows, WG) : Math.min(rows, g.tuning.maxWorkgroupsPerDim);
   const gy = cpu ? 1 : ceilDiv(rows, gx);
   const vec4 = cpu && d % 4 === 0;
-  const shader = specialize(source, { RESIDUAL: !!opts.residual, PLUS: !!opts.plus, VEC4: vec4 });
-  const inputs = [x, ...(opts.residual ? [opts.residual] : []), gamma, beta, ...(opts.plus ? [opts.plus] : [])];
-  g.add('layernorm', name, inputs, y2 ? [y, y2] : [y], {
-    shader, entryPoint: cpu ? 'main_rows' : 'main_wg', constants: { WG },
-    uniforms: uniforms(rows, vec4 ? d / 4 : d, addRows, { f: opts.eps ?? 1e-5 }),
+  LAYERNORM.add(g, name, {
+    inputs: { x, residual: opts.residual, gamma, beta, addend: opts.plus },
+    outputs: { y, y2 },
+    uniforms: { rows, d: vec4 ? d / 4 : d, addRows, eps: opts.eps ?? 1e-5 },
+    flags: { VEC4: vec4 },
+    entryPoint: cpu ? 'main_rows' : 'main_wg', constants: { WG },
     workgroups: [gx, gy, 1],
     flops: 8 * rows * d,
   });

@@ -2,7 +2,14 @@
 import source from '../../shaders/maxpool.wgsl';
 import type { Graph, Tensor } from '../graph/graph.ts';
 import { convOut } from './conv2d.ts';
-import { ceilDiv, specialize, uniforms } from './wgsl.ts';
+import { kernel } from './kernel.ts';
+import { ceilDiv } from './wgsl.ts';
+
+const MAXPOOL = kernel({
+  name: 'maxpool', source,
+  inputs: { x: 'T' }, outputs: { y: 'T' },
+  uniforms: { total: 'u32', C: 'u32', H: 'u32', W: 'u32', OH: 'u32', OW: 'u32', K: 'u32', stride: 'u32', pad: 'i32', pitch: 'u32' },
+});
 
 export interface MaxPoolOptions { kernel?: number; stride?: number; pad?: number; name?: string }
 
@@ -21,9 +28,10 @@ export function maxpool2d(g: Graph, x: Tensor, opts: MaxPoolOptions = {}): Tenso
   const groups = ceilDiv(total, 64);
   const gx = Math.min(groups, g.tuning.maxWorkgroupsPerDim);
   const y = g.tensor(name, [B, OH, OW, C]);
-  g.add('maxpool', name, [x], [y], {
-    shader: specialize(source, { VEC4: vec4 }),
-    uniforms: uniforms(total, Cu, H, W, OH, OW, k, s, pad, gx * 64),
+  MAXPOOL.add(g, name, {
+    inputs: { x }, outputs: { y },
+    uniforms: { total, C: Cu, H, W, OH, OW, K: k, stride: s, pad, pitch: gx * 64 },
+    flags: { VEC4: vec4 },
     workgroups: [gx, ceilDiv(groups, gx), 1],
     flops: B * OH * OW * C * k * k,
   });

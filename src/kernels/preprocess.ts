@@ -1,7 +1,14 @@
 // GPU preprocessing (shaders/preprocess.wgsl) and the CPU-side geometry it needs (SPEC section 1).
 import source from '../../shaders/preprocess.wgsl';
 import type { Graph, Tensor } from '../graph/graph.ts';
-import { ceilDiv, specialize, uniforms } from './wgsl.ts';
+import { kernel } from './kernel.ts';
+import { ceilDiv } from './wgsl.ts';
+
+const PREPROCESS = kernel({
+  name: 'preprocess', source,
+  inputs: { pixels: 'u32', params: 'f32' }, outputs: { out: 'f32' },
+  uniforms: { width: 'u32', height: 'u32', channels: 'u32', wordsPerImage: 'u32' },
+});
 
 export interface Box { x: number; y: number; width: number; height: number }
 
@@ -59,9 +66,10 @@ export function preprocess(g: Graph, pixels: Tensor, params: Tensor, img: { widt
   const words = wordsPerImage(img.width, img.height, img.channels);
   if (pixels.shape.reduce((a, b) => a * b, 1) !== words * opts.batch) throw new Error(`preprocess: pixel buffer has ${pixels.shape} words, expected ${words * opts.batch}`);
   const out = g.tensor('preprocessed', [opts.batch, size, size, outC]);
-  g.add('preprocess', 'preprocess', [pixels, params], [out], {
-    shader: specialize(source, { SIZE: size, OUT_C: outC }),
-    uniforms: uniforms(img.width, img.height, img.channels, words),
+  PREPROCESS.add(g, 'preprocess', {
+    inputs: { pixels, params }, outputs: { out },
+    uniforms: { width: img.width, height: img.height, channels: img.channels, wordsPerImage: words },
+    flags: { SIZE: size, OUT_C: outC },
     workgroups: [ceilDiv(size, 16), ceilDiv(size, 16), opts.batch],
   });
   return out;

@@ -1,7 +1,14 @@
 // QAMem: per-query d x d linear map, the grouped 1x1 Conv1d of SPEC section 5 (shaders/qamem.wgsl).
 import source from '../../shaders/qamem.wgsl';
 import { numel, type Graph, type Tensor } from '../graph/graph.ts';
-import { ceilDiv, specialize, uniforms } from './wgsl.ts';
+import { kernel } from './kernel.ts';
+import { ceilDiv } from './wgsl.ts';
+
+const QAMEM = kernel({
+  name: 'qamem', source,
+  inputs: { x: 'f32', w: 'f32', bias: 'f32' }, outputs: { y: 'f32' },
+  uniforms: { B: 'u32', N: 'u32', d: 'u32' },
+});
 
 /** PyTorch Conv1d(N*d, N*d, 1, groups=N) weight (N*d, d[, 1]) -> [N][c][o], the kernel's layout. */
 export function qamemWeightLayout(weight: ArrayLike<number>, N: number, d: number): Float32Array {
@@ -30,9 +37,10 @@ export function qamem(g: Graph, X: Tensor, W: Tensor, bias: Tensor, name = `qame
   const CK = tiles?.CK ?? 4;
   const WG_X = tiles?.WG_X ?? Math.min(cpu ? 8 : 64, Math.max(1, 2 ** Math.ceil(Math.log2(ceilDiv(d, 4 * TN4)))));
   const Y = g.tensor(name, [B, N, d]);
-  g.add('qamem', name, [X, W, bias], [Y], {
-    shader: specialize(source, { TR, TN4, CK }), constants: { WG_X },
-    uniforms: uniforms(B, N, d),
+  QAMEM.add(g, name, {
+    inputs: { x: X, w: W, bias }, outputs: { y: Y },
+    uniforms: { B, N, d },
+    flags: { TR, TN4, CK }, constants: { WG_X },
     workgroups: [ceilDiv(d, 4 * TN4 * WG_X), ceilDiv(B, TR), N],
     flops: 2 * B * N * d * d,
   });

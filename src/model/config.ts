@@ -22,8 +22,13 @@ export const DEFAULT_CONFIG: Trans3DHeadConfig = {
 };
 
 /** ResNet-50 blocks per stage. */
-const RESNET50_BLOCKS = [3, 4, 6, 3];
+export const RESNET50_BLOCKS = [3, 4, 6, 3];
 
+export type BackboneConfig = Trans3DHeadConfig['backbone'];
+
+/** The config fields a decoder branch reads (a full config object fits). */
+export type DecoderConfig = Pick<Trans3DHeadConfig, 'd_model' | 'nhead' | 'dim_feedforward' | 'num_layers' | 'num_params' | 'num_landmarks'>
+  & Partial<Pick<Trans3DHeadConfig, 'image_size'>>;
 /** Fills defaults and checks what the engine supports; `source` names the file for errors. */
 export function resolveConfig(partial: unknown, source = 'config'): Trans3DHeadConfig {
   const p = (partial ?? {}) as Partial<Trans3DHeadConfig>;
@@ -46,18 +51,19 @@ export function resolveConfig(partial: unknown, source = 'config'): Trans3DHeadC
   return cfg;
 }
 
-/** Every parameter/buffer of the model, in state-dict order, with its PyTorch shape. */
-export function expectedShapes(cfg: Trans3DHeadConfig): Map<string, number[]> {
+/** Every state-dict key of the backbone (torchvision ResNet-50), with its PyTorch shape. */
+export function backboneShapes(cfg: BackboneConfig, prefix = 'backbone.'): Map<string, number[]> {
+  if (cfg.depth !== 50) throw new Error(`backbone: only ResNet-50 is supported (depth ${cfg.depth})`);
   const m = new Map<string, number[]>();
   const bn = (p: string, c: number) => { for (const k of ['weight', 'bias', 'running_mean', 'running_var']) m.set(`${p}.${k}`, [c]); };
-  const w = cfg.backbone.width;
-  m.set('backbone.conv1.weight', [w, 3, 7, 7]);
-  bn('backbone.bn1', w);
+  const w = cfg.width;
+  m.set(`${prefix}conv1.weight`, [w, 3, 7, 7]);
+  bn(`${prefix}bn1`, w);
   let inplanes = w;
   RESNET50_BLOCKS.forEach((blocks, s) => {
     const planes = w * 2 ** s;
     for (let i = 0; i < blocks; i++) {
-      const p = `backbone.layer${s + 1}.${i}`;
+      const p = `${prefix}layer${s + 1}.${i}`;
       m.set(`${p}.conv1.weight`, [planes, inplanes, 1, 1]); bn(`${p}.bn1`, planes);
       m.set(`${p}.conv2.weight`, [planes, planes, 3, 3]); bn(`${p}.bn2`, planes);
       m.set(`${p}.conv3.weight`, [planes * 4, planes, 1, 1]); bn(`${p}.bn3`, planes * 4);
@@ -65,35 +71,55 @@ export function expectedShapes(cfg: Trans3DHeadConfig): Map<string, number[]> {
       inplanes = planes * 4;
     }
   });
-  const d = cfg.d_model, ff = cfg.dim_feedforward, N = cfg.num_landmarks;
-  m.set('input_proj.weight', [d, inplanes, 1, 1]);
-  m.set('input_proj.bias', [d]);
-  const layer = (p: string, qamem: boolean) => {
-    for (const a of ['self_attn', 'cross_attn']) {
-      m.set(`${p}.${a}.in_proj_weight`, [3 * d, d]); m.set(`${p}.${a}.in_proj_bias`, [3 * d]);
-      m.set(`${p}.${a}.out_proj.weight`, [d, d]); m.set(`${p}.${a}.out_proj.bias`, [d]);
-    }
-    if (qamem) { m.set(`${p}.cross_attn.qamem.weight`, [N * d, d, 1]); m.set(`${p}.cross_attn.qamem.bias`, [N * d]); }
-    m.set(`${p}.linear1.weight`, [ff, d]); m.set(`${p}.linear1.bias`, [ff]);
-    m.set(`${p}.linear2.weight`, [d, ff]); m.set(`${p}.linear2.bias`, [d]);
-    for (const n of ['norm1', 'norm2', 'norm3']) { m.set(`${p}.${n}.weight`, [d]); m.set(`${p}.${n}.bias`, [d]); }
-  };
-  m.set('params_branch.query_embed.weight', [cfg.num_params, d]);
-  for (let l = 0; l < cfg.num_layers; l++) layer(`params_branch.layers.${l}`, false);
-  m.set('params_branch.norm.weight', [d]); m.set('params_branch.norm.bias', [d]);
-  m.set('params_branch.head.weight', [1, d]); m.set('params_branch.head.bias', [1]);
-  m.set('landmark_branch.query_embed.weight', [N, d]);
-  m.set('landmark_branch.query_init.weight', [N * d, d]); m.set('landmark_branch.query_init.bias', [N * d]);
-  for (let l = 0; l < cfg.num_layers; l++) layer(`landmark_branch.layers.${l}`, true);
-  m.set('landmark_branch.norm.weight', [d]); m.set('landmark_branch.norm.bias', [d]);
-  for (let l = 0; l < cfg.num_layers; l++) {
-    const p = `landmark_branch.residual_heads.${l}.layers`;
-    m.set(`${p}.0.weight`, [d, d]); m.set(`${p}.0.bias`, [d]);
-    m.set(`${p}.1.weight`, [d, d]); m.set(`${p}.1.bias`, [d]);
-    m.set(`${p}.2.weight`, [2, d]); m.set(`${p}.2.bias`, [2]);
-  }
-  m.set('landmark_branch.avg_face', [N, 2]);
   return m;
+}
+
+/** Channels of the backbone's output (C5): 32 * width. */
+export const backboneChannels = (cfg: BackboneConfig): number => cfg.width * 32;
+
+/** Every state-dict key of one decoder branch, relative to its prefix, with its PyTorch shape. */
+export function branchShapes(cfg: DecoderConfig, kind: 'params' | 'landmark', prefix = ''): Map<string, number[]> {
+  const d = cfg.d_model, ff = cfg.dim_feedforward;
+  const N = kind === 'params' ? cfg.num_params : cfg.num_landmarks;
+  const m = new Map<string, number[]>();
+  const set = (k: string, shape: number[]) => m.set(prefix + k, shape);
+  set('query_embed.weight', [N, d]);
+  if (kind === 'landmark') { set('query_init.weight', [N * d, d]); set('query_init.bias', [N * d]); }
+  for (let l = 0; l < cfg.num_layers; l++) {
+    const p = `layers.${l}.`;
+    for (const a of ['self_attn', 'cross_attn']) {
+      set(`${p}${a}.in_proj_weight`, [3 * d, d]); set(`${p}${a}.in_proj_bias`, [3 * d]);
+      set(`${p}${a}.out_proj.weight`, [d, d]); set(`${p}${a}.out_proj.bias`, [d]);
+    }
+    if (kind === 'landmark') { set(`${p}cross_attn.qamem.weight`, [N * d, d, 1]); set(`${p}cross_attn.qamem.bias`, [N * d]); }
+    set(`${p}linear1.weight`, [ff, d]); set(`${p}linear1.bias`, [ff]);
+    set(`${p}linear2.weight`, [d, ff]); set(`${p}linear2.bias`, [d]);
+    for (const n of ['norm1', 'norm2', 'norm3']) { set(`${p}${n}.weight`, [d]); set(`${p}${n}.bias`, [d]); }
+  }
+  set('norm.weight', [d]); set('norm.bias', [d]);
+  if (kind === 'params') { set('head.weight', [1, d]); set('head.bias', [1]); }
+  else {
+    for (let l = 0; l < cfg.num_layers; l++) {
+      const p = `residual_heads.${l}.layers.`;
+      set(`${p}0.weight`, [d, d]); set(`${p}0.bias`, [d]);
+      set(`${p}1.weight`, [d, d]); set(`${p}1.bias`, [d]);
+      set(`${p}2.weight`, [2, d]); set(`${p}2.bias`, [2]);
+    }
+    set('avg_face', [N, 2]);
+  }
+  return m;
+}
+
+/** Every parameter/buffer of the model, in state-dict order, with its PyTorch shape. */
+export function expectedShapes(cfg: Trans3DHeadConfig): Map<string, number[]> {
+  const d = cfg.d_model;
+  return new Map([
+    ...backboneShapes(cfg.backbone),
+    ['input_proj.weight', [d, backboneChannels(cfg.backbone), 1, 1]],
+    ['input_proj.bias', [d]],
+    ...branchShapes(cfg, 'params', 'params_branch.'),
+    ...branchShapes(cfg, 'landmark', 'landmark_branch.'),
+  ]);
 }
 
 /**

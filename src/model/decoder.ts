@@ -13,6 +13,7 @@
 //    becomes part of its bias. This removes the 413 x 413 self-attention of layer 0.
 //  - MARR's 256x (crop pixels) is folded into the last Linear of each residual head (a power of
 //    two: exact), and avg_face enters as the first head's residual.
+import { fail } from '../io/errors.ts';
 import type { Graph, Tensor } from '../graph/graph.ts';
 import { attention, seqView } from '../kernels/attention.ts';
 import { add } from '../kernels/elementwise.ts';
@@ -20,60 +21,65 @@ import { gemm } from '../kernels/gemm.ts';
 import { layerNorm, layerNormEx } from '../kernels/layernorm.ts';
 import { meanTokens } from '../kernels/mean.ts';
 import { qamem, qamemWeightLayout } from '../kernels/qamem.ts';
-import { fail } from '../io/errors.ts';
 import type { StateDict } from '../io/tensor.ts';
-import type { Trans3DHeadConfig } from './config.ts';
+import { branchShapes, type DecoderConfig } from './config.ts';
 import { sinePositionEmbedding } from './posenc.ts';
 
-/** The config fields the decoder reads (SPEC "Config"; a full config object fits). */
-export type DecoderConfig = Pick<Trans3DHeadConfig, 'd_model' | 'nhead' | 'dim_feedforward' | 'num_layers' | 'num_params' | 'num_landmarks'>
-  & Partial<Pick<Trans3DHeadConfig, 'image_size'>>;
+export type { DecoderConfig };
+export { branchShapes };
 
 export interface BranchOptions {
   /** Memory token grid for the positional encoding (default: square, sqrt(S) x sqrt(S)). */
   grid?: readonly [number, number];
+  /** memoryPlusPos(g, memory, grid), when both branches share it (else built here). */
+  memoryPlusPos?: Tensor;
 }
 
 const LN_EPS = 1e-5;
 
-// ---- state dict access -------------------------------------------------------------------
-
 const fmt = (s: readonly number[]) => `[${s.join(', ')}]`;
 
-/** Expected PyTorch shapes of one branch's state-dict keys, relative to its prefix. */
-export function branchShapes(cfg: DecoderConfig, kind: 'params' | 'landmark'): Map<string, number[]> {
-  const d = cfg.d_model, ff = cfg.dim_feedforward;
-  const N = kind === 'params' ? cfg.num_params : cfg.num_landmarks;
-  const m = new Map<string, number[]>();
-  m.set('query_embed.weight', [N, d]);
-  if (kind === 'landmark') { m.set('query_init.weight', [N * d, d]); m.set('query_init.bias', [N * d]); }
-  for (let l = 0; l < cfg.num_layers; l++) {
-    const p = `layers.${l}.`;
-    for (const a of ['self_attn', 'cross_attn']) {
-      m.set(`${p}${a}.in_proj_weight`, [3 * d, d]); m.set(`${p}${a}.in_proj_bias`, [3 * d]);
-      m.set(`${p}${a}.out_proj.weight`, [d, d]); m.set(`${p}${a}.out_proj.bias`, [d]);
-    }
-    if (kind === 'landmark') { m.set(`${p}cross_attn.qamem.weight`, [N * d, d, 1]); m.set(`${p}cross_attn.qamem.bias`, [N * d]); }
-    m.set(`${p}linear1.weight`, [ff, d]); m.set(`${p}linear1.bias`, [ff]);
-    m.set(`${p}linear2.weight`, [d, ff]); m.set(`${p}linear2.bias`, [d]);
-    for (const n of ['norm1', 'norm2', 'norm3']) { m.set(`${p}${n}.weight`, [d]); m.set(`${p}${n}.bias`, [d]); }
-  }
-  m.set('norm.weight', [d]); m.set('norm.bias', [d]);
-  if (kind === 'params') { m.set('head.weight', [1, d]); m.set('head.bias', [1]); }
-  else {
-    for (let l = 0; l < cfg.num_layers; l++) {
-      const p = `residual_heads.${l}.layers.`;
-      m.set(`${p}0.weight`, [d, d]); m.set(`${p}0.bias`, [d]);
-      m.set(`${p}1.weight`, [d, d]); m.set(`${p}1.bias`, [d]);
-      m.set(`${p}2.weight`, [2, d]); m.set(`${p}2.bias`, [2]);
-    }
-    m.set('avg_face', [N, 2]);
-  }
-  return m;
+// ---- weights, validated and packed once ----------------------------------------------------
+
+/** A host array for the graph: the same object in every graph (so uploaded once per device). */
+export interface HostWeight { name: string; shape: number[]; data: Float32Array }
+/** A Linear layer in gemm layout: W (in, out), bias (out). */
+export interface LinearWeights { W: HostWeight; b: HostWeight }
+export interface NormWeights { gamma: HostWeight; beta: HostWeight }
+
+/** One decoder layer. `zeroTgt` (params layer 0, tgt = 0): self-attention folded to constants. */
+export interface LayerWeights {
+  self?: { qk: LinearWeights; v: LinearWeights; out: LinearWeights; norm1: NormWeights; crossQ: LinearWeights };
+  /** zeroTgt: the cross-attention queries, constant [1, N, d]. */
+  qConst?: HostWeight;
+  /** Cross out_proj; its bias includes norm1's constant row when zeroTgt. */
+  crossOut: LinearWeights;
+  qamem?: { W: HostWeight; b: HostWeight };
+  norm2: NormWeights; linear1: LinearWeights; linear2: LinearWeights; norm3: NormWeights;
 }
 
-/** Checks every key of a branch before building; returns a getter for validated data. */
-function branchWeights(sd: StateDict, cfg: DecoderConfig, kind: 'params' | 'landmark', prefix: string): (key: string) => { shape: number[]; data: Float32Array } {
+/** One branch's weights, validated and packed once (packBranch); graphs of any batch share them. */
+export interface BranchWeights {
+  kind: 'params' | 'landmark';
+  prefix: string;
+  cfg: DecoderConfig;
+  /** Queries. */
+  N: number;
+  queryEmbed: HostWeight;
+  /** Every layer's cross-attention K (of memory + pos) and V (of memory) projections side by side. */
+  memK: LinearWeights; memV: LinearWeights;
+  layers: LayerWeights[];
+  norm: NormWeights;
+  /** params: the head. */
+  head?: LinearWeights;
+  /** landmark: MQinit, the MARR heads (image_size folded into each last Linear) and avg_face * image_size. */
+  queryInit?: LinearWeights;
+  residualHeads?: LinearWeights[][];
+  avgFace?: Float32Array;
+}
+
+/** Checks every key of a branch; returns a getter for validated data. */
+function branchTensors(sd: StateDict, cfg: DecoderConfig, kind: 'params' | 'landmark', prefix: string): (key: string) => { shape: number[]; data: Float32Array } {
   const shapes = branchShapes(cfg, kind);
   for (const [k, shape] of shapes) {
     const key = prefix + k;
@@ -92,21 +98,12 @@ function branchWeights(sd: StateDict, cfg: DecoderConfig, kind: 'params' | 'land
   };
 }
 
-// Derived host arrays are memoised on their source arrays, so graphs built from the same state
-// dict (other batch sizes) do not compute and hold them again. (The GPU buffers are shared by
-// the WeightCache, which keys on the weight's name and checks a fingerprint of its values.)
-type Memo = { next: WeakMap<object, Memo>; values: Map<string, Float32Array> };
-const memoRoot: Memo = { next: new WeakMap(), values: new Map() };
-function derived(sources: readonly object[], tag: string, make: () => Float32Array): Float32Array {
-  let node = memoRoot;
-  for (const s of sources) {
-    let n = node.next.get(s);
-    if (!n) node.next.set(s, (n = { next: new WeakMap(), values: new Map() }));
-    node = n;
+function checkConfig(cfg: DecoderConfig): void {
+  for (const k of ['d_model', 'nhead', 'dim_feedforward', 'num_layers', 'num_params', 'num_landmarks'] as const) {
+    if (!Number.isInteger(cfg[k]) || cfg[k] < 1) throw new Error(`decoder: config ${k} must be a positive integer, got ${cfg[k]}`);
   }
-  let v = node.values.get(tag);
-  if (!v) node.values.set(tag, (v = make()));
-  return v;
+  if (cfg.d_model % 2 !== 0) throw new Error(`decoder: d_model ${cfg.d_model} must be even (sine positional encoding)`);
+  if (cfg.d_model % cfg.nhead !== 0) throw new Error(`decoder: d_model ${cfg.d_model} is not a multiple of nhead ${cfg.nhead}`);
 }
 
 /** Rows [r0, r0 + rows) of a PyTorch Linear weight (out, in), transposed to gemm's (in, rows). */
@@ -114,78 +111,6 @@ function transposeRows(w: Float32Array, inF: number, r0: number, rows: number, s
   const out = new Float32Array(inF * rows);
   for (let r = 0; r < rows; r++) for (let c = 0; c < inF; c++) out[c * rows + r] = w[(r0 + r) * inF + c] * scale;
   return out;
-}
-
-// ---- building blocks ---------------------------------------------------------------------
-
-interface Ctx {
-  g: Graph;
-  t: (key: string) => { shape: number[]; data: Float32Array };
-  w: (key: string) => Float32Array;
-  prefix: string;
-  cfg: DecoderConfig;
-  B: number;
-  N: number;
-  d: number;
-}
-
-/** A gemm-layout (in, out) weight from a Linear weight's rows, uploaded once. */
-function linearW(c: Ctx, key: string, r0 = 0, rows?: number, scale = 1): Tensor {
-  const { data: src, shape } = c.t(key);
-  const inF = shape[1];
-  const n = rows ?? shape[0];
-  const data = derived([src], `T${r0},${n},${scale}`, () => transposeRows(src, inF, r0, n, scale));
-  return c.g.weight(`${c.prefix}${key}.T${r0 ? `[${r0}:${r0 + n}]` : ''}`, [inF, n], data);
-}
-
-function vecW(c: Ctx, key: string, start = 0, len?: number, scale = 1): Tensor {
-  const src = c.w(key);
-  const n = len ?? src.length - start;
-  const data = start === 0 && n === src.length && scale === 1 ? src : derived([src], `v${start},${n},${scale}`, () => src.slice(start, start + n).map((v) => v * scale));
-  return c.g.weight(`${c.prefix}${key}${start || n !== src.length ? `[${start}:${start + n}]` : ''}`, [n], data);
-}
-
-/** [Wk_0 | Wk_1 | ...] (part 1) or the V columns (part 2) of every layer's cross_attn, (d, L*d). */
-function memoryProjection(c: Ctx, part: 1 | 2): { W: Tensor; b: Tensor } {
-  const { d } = c;
-  const L = c.cfg.num_layers;
-  const ws = Array.from({ length: L }, (_, l) => c.w(`layers.${l}.cross_attn.in_proj_weight`));
-  const bs = Array.from({ length: L }, (_, l) => c.w(`layers.${l}.cross_attn.in_proj_bias`));
-  const W = derived(ws, `mem${part}`, () => {
-    const out = new Float32Array(d * L * d);
-    ws.forEach((w, l) => {
-      for (let r = 0; r < d; r++) for (let k = 0; k < d; k++) out[k * L * d + l * d + r] = w[(part * d + r) * d + k];
-    });
-    return out;
-  });
-  const b = derived(bs, `mem${part}b`, () => {
-    const out = new Float32Array(L * d);
-    bs.forEach((x, l) => out.set(x.subarray(part * d, (part + 1) * d), l * d));
-    return out;
-  });
-  const name = `${c.prefix}layers.cross_attn.${part === 1 ? 'k' : 'v'}_all`;
-  return { W: c.g.weight(`${name}.W`, [d, L * d], W), b: c.g.weight(`${name}.b`, [L * d], b) };
-}
-
-// memory + pos is the same for both branches: built once per memory tensor.
-const memPosCache = new WeakMap<Tensor, Tensor>();
-
-function memoryKV(c: Ctx, memory: Tensor, opts: BranchOptions): { K: Tensor; V: Tensor } {
-  const { g, d } = c;
-  const S = memory.shape[1];
-  let memPos = memPosCache.get(memory);
-  if (!memPos) {
-    let [H, W] = opts.grid ?? [Math.round(Math.sqrt(S)), Math.round(Math.sqrt(S))];
-    if (H * W !== S) throw new Error(`decoder: ${S} memory tokens are not a square grid; pass opts.grid = [H, W]`);
-    const pos = g.weight(`pos_embed_${H}x${W}x${d}`, [S, d], sinePositionEmbedding(H, W, d));
-    memPos = add(g, memory, pos, { name: 'memory_plus_pos' });
-    memPosCache.set(memory, memPos);
-  }
-  const k = memoryProjection(c, 1), v = memoryProjection(c, 2);
-  return {
-    K: gemm(g, memPos, k.W, { bias: k.b, name: `${c.prefix}cross_attn.k_all` }),
-    V: gemm(g, memory, v.W, { bias: v.b, name: `${c.prefix}cross_attn.v_all` }),
-  };
 }
 
 /** f64 LayerNorm of one row (build-time constants). */
@@ -200,42 +125,127 @@ function layerNormRow(x: Float64Array, gamma: Float32Array, beta: Float32Array):
   return x.map((v, i) => (v - mean) * rstd * gamma[i] + beta[i]);
 }
 
-/** Layer 0 of the params branch with tgt = 0: self-attention + norm1 fold to constants (header). */
-function zeroTgtConstants(c: Ctx, qposData: Float32Array): { qCross: Float32Array; crossBias: Float32Array } {
-  const { d, N } = c;
-  const p = 'layers.0.';
-  const sIn = c.w(`${p}self_attn.in_proj_bias`), sWo = c.w(`${p}self_attn.out_proj.weight`), sBo = c.w(`${p}self_attn.out_proj.bias`);
-  const n1w = c.w(`${p}norm1.weight`), n1b = c.w(`${p}norm1.bias`);
-  const cW = c.w(`${p}cross_attn.in_proj_weight`), cB = c.w(`${p}cross_attn.in_proj_bias`), cBo = c.w(`${p}cross_attn.out_proj.bias`);
-  const sources = [sIn, sWo, sBo, n1w, n1b, cW, cB, cBo, qposData];
-  const c1 = (): Float64Array => {
-    const sa = new Float64Array(d);
-    for (let o = 0; o < d; o++) {
-      let s = sBo[o];
-      for (let k = 0; k < d; k++) s += sWo[o * d + k] * sIn[2 * d + k];
-      sa[o] = s;
-    }
-    return layerNormRow(sa, n1w, n1b);
+/** Validates a branch's state-dict keys and packs every weight the graph reads, once. */
+export function packBranch(sd: StateDict, cfg: DecoderConfig, kind: 'params' | 'landmark', prefix = kind === 'params' ? 'params_branch.' : 'landmark_branch.'): BranchWeights {
+  checkConfig(cfg);
+  const t = branchTensors(sd, cfg, kind, prefix);
+  const w = (k: string) => t(k).data;
+  const d = cfg.d_model, L = cfg.num_layers;
+  const N = kind === 'params' ? cfg.num_params : cfg.num_landmarks;
+  const host = (name: string, shape: number[], data: Float32Array): HostWeight => ({ name: prefix + name, shape, data });
+  /** A gemm-layout (in, out) weight from a Linear's rows [r0, r0 + rows), and its bias. */
+  const linear = (key: string, r0 = 0, rows?: number, scale = 1, bias = key.replace(/weight$/, 'bias')): LinearWeights => {
+    const { data: src, shape } = t(`${key}`);
+    const inF = shape[1], n = rows ?? shape[0];
+    const range = r0 || n !== shape[0] ? `[${r0}:${r0 + n}]` : '';
+    const b = w(bias);
+    return {
+      W: host(`${key}.T${r0 ? `[${r0}:${r0 + n}]` : ''}`, [inF, n], transposeRows(src, inF, r0, n, scale)),
+      b: host(`${bias}${range}`, [n], range || scale !== 1 ? b.slice(r0, r0 + n).map((v) => v * scale) : b),
+    };
   };
-  const qCross = derived(sources, 'zeroTgt.q', () => {
-    const row = c1();
-    const out = new Float32Array(N * d);
-    const x = new Float64Array(d);
-    for (let i = 0; i < N; i++) {
-      for (let k = 0; k < d; k++) x[k] = row[k] + qposData[i * d + k];
-      for (let o = 0; o < d; o++) {
-        let s = cB[o];
-        for (let k = 0; k < d; k++) s += cW[o * d + k] * x[k];
-        out[i * d + o] = s;
-      }
+  const norm = (key: string): NormWeights => ({ gamma: host(`${key}.weight`, [d], w(`${key}.weight`)), beta: host(`${key}.bias`, [d], w(`${key}.bias`)) });
+  /** [W_0 | W_1 | ...] of every layer's cross_attn rows part*d.. (1: K, 2: V), (d, L*d). */
+  const memory = (part: 1 | 2): LinearWeights => {
+    const W = new Float32Array(d * L * d), b = new Float32Array(L * d);
+    for (let l = 0; l < L; l++) {
+      const wl = w(`layers.${l}.cross_attn.in_proj_weight`), bl = w(`layers.${l}.cross_attn.in_proj_bias`);
+      for (let r = 0; r < d; r++) for (let k = 0; k < d; k++) W[k * L * d + l * d + r] = wl[(part * d + r) * d + k];
+      b.set(bl.subarray(part * d, (part + 1) * d), l * d);
     }
-    return out;
-  });
-  const crossBias = derived(sources, 'zeroTgt.bias', () => {
-    const row = c1();
-    return Float32Array.from(cBo, (v, i) => v + row[i]);
-  });
-  return { qCross, crossBias };
+    const name = `layers.cross_attn.${part === 1 ? 'k' : 'v'}_all`;
+    return { W: host(`${name}.W`, [d, L * d], W), b: host(`${name}.b`, [L * d], b) };
+  };
+  const qposData = w('query_embed.weight');
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < L; l++) {
+    const p = `layers.${l}.`;
+    const common = {
+      norm2: norm(`${p}norm2`), norm3: norm(`${p}norm3`),
+      linear1: linear(`${p}linear1.weight`), linear2: linear(`${p}linear2.weight`),
+      qamem: kind === 'landmark' ? {
+        W: host(`${p}cross_attn.qamem.weight.T`, [N, d, d], qamemWeightLayout(w(`${p}cross_attn.qamem.weight`), N, d)),
+        b: host(`${p}cross_attn.qamem.bias`, [N * d], w(`${p}cross_attn.qamem.bias`)),
+      } : undefined,
+    };
+    if (kind === 'params' && l === 0) {
+      const z = zeroTgtConstants(w, d, N, qposData);
+      layers.push({
+        ...common, qConst: host(`${p}cross_attn.q_const`, [1, N, d], z.qCross),
+        crossOut: { W: linear(`${p}cross_attn.out_proj.weight`).W, b: host(`${p}cross_attn.out_proj.bias_plus_tgt`, [d], z.crossBias) },
+      });
+    } else {
+      const sIn = `${p}self_attn.in_proj_weight`, sBias = `${p}self_attn.in_proj_bias`;
+      layers.push({
+        ...common,
+        self: {
+          qk: linear(sIn, 0, 2 * d, 1, sBias), v: linear(sIn, 2 * d, d, 1, sBias),
+          out: linear(`${p}self_attn.out_proj.weight`), norm1: norm(`${p}norm1`),
+          crossQ: linear(`${p}cross_attn.in_proj_weight`, 0, d, 1, `${p}cross_attn.in_proj_bias`),
+        },
+        crossOut: linear(`${p}cross_attn.out_proj.weight`),
+      });
+    }
+  }
+  const bw: BranchWeights = {
+    kind, prefix, cfg, N, queryEmbed: host('query_embed.weight', [N, d], qposData),
+    memK: memory(1), memV: memory(2), layers, norm: norm('norm'),
+  };
+  if (kind === 'params') bw.head = linear('head.weight');
+  else {
+    // MARR: 256 * (avg_face + sum_l head_l(out[l])), 256 (image_size) folded into each head's last Linear.
+    const scale = cfg.image_size ?? 256;
+    bw.queryInit = linear('query_init.weight');
+    bw.residualHeads = Array.from({ length: L }, (_, l) => {
+      const p = `residual_heads.${l}.layers.`;
+      return [linear(`${p}0.weight`), linear(`${p}1.weight`), linear(`${p}2.weight`, 0, 2, scale)];
+    });
+    bw.avgFace = w('avg_face').map((v) => v * scale);
+  }
+  return bw;
+}
+
+/** Layer 0 of the params branch with tgt = 0: self-attention + norm1 fold to constants (header). */
+function zeroTgtConstants(w: (k: string) => Float32Array, d: number, N: number, qposData: Float32Array): { qCross: Float32Array; crossBias: Float32Array } {
+  const p = 'layers.0.';
+  const sIn = w(`${p}self_attn.in_proj_bias`), sWo = w(`${p}self_attn.out_proj.weight`), sBo = w(`${p}self_attn.out_proj.bias`);
+  const n1w = w(`${p}norm1.weight`), n1b = w(`${p}norm1.bias`);
+  const cW = w(`${p}cross_attn.in_proj_weight`), cB = w(`${p}cross_attn.in_proj_bias`), cBo = w(`${p}cross_attn.out_proj.bias`);
+  const sa = new Float64Array(d);
+  for (let o = 0; o < d; o++) {
+    let s = sBo[o];
+    for (let k = 0; k < d; k++) s += sWo[o * d + k] * sIn[2 * d + k];
+    sa[o] = s;
+  }
+  const row = layerNormRow(sa, n1w, n1b);
+  const qCross = new Float32Array(N * d);
+  const x = new Float64Array(d);
+  for (let i = 0; i < N; i++) {
+    for (let k = 0; k < d; k++) x[k] = row[k] + qposData[i * d + k];
+    for (let o = 0; o < d; o++) {
+      let s = cB[o];
+      for (let k = 0; k < d; k++) s += cW[o * d + k] * x[k];
+      qCross[i * d + o] = s;
+    }
+  }
+  return { qCross, crossBias: Float32Array.from(cBo, (v, i) => v + row[i]) };
+}
+
+// ---- graph building ------------------------------------------------------------------------
+
+const hw = (g: Graph, h: HostWeight): Tensor => g.weight(h.name, h.shape, h.data);
+
+/**
+ * memory + the sine positional encoding, [B, S, d]: the keys' input of both branches. Build it
+ * once per graph and pass it to both (BranchOptions.memoryPlusPos).
+ */
+export function memoryPlusPos(g: Graph, memory: Tensor, grid?: readonly [number, number]): Tensor {
+  const [, S, d] = memory.shape;
+  const [H, W] = grid ?? [Math.round(Math.sqrt(S)), Math.round(Math.sqrt(S))];
+  if (H * W !== S) throw new Error(`decoder: ${S} memory tokens are not a square grid; pass opts.grid = [H, W]`);
+  // Depends on the grid only: owned by this graph.
+  const pos = g.constant(`pos_embed_${H}x${W}x${d}`, [S, d], sinePositionEmbedding(H, W, d));
+  return add(g, memory, pos, { name: 'memory_plus_pos' });
 }
 
 interface LayerIO { tgt: Tensor; plus?: Tensor }
@@ -244,72 +254,62 @@ interface LayerIO { tgt: Tensor; plus?: Tensor }
  * One DETR post-norm decoder layer. `input` null means tgt = 0 (params layer 0). Returns tgt
  * after norm3 and, unless last, tgt + query_pos for the next layer.
  */
-function decoderLayer(c: Ctx, l: number, input: LayerIO | null, qpos: Tensor, qposData: Float32Array,
-  mem: { K: Tensor; V: Tensor }, useQamem: boolean, last: boolean): LayerIO {
-  const { g, d, N } = c;
-  const heads = c.cfg.nhead;
-  const p = `layers.${l}.`;
-  const name = (s: string) => `${c.prefix}${p}${s}`;
+function decoderLayer(g: Graph, bw: BranchWeights, l: number, input: LayerIO | null, qpos: Tensor,
+  mem: { K: Tensor; V: Tensor }, last: boolean): LayerIO {
+  const d = bw.cfg.d_model, heads = bw.cfg.nhead;
+  const lw = bw.layers[l];
+  const name = (s: string) => `${bw.prefix}layers.${l}.${s}`;
+  const lin = (x: Tensor, w: LinearWeights, opts: { residual?: Tensor; relu?: boolean; bias?: Tensor; name: string }) =>
+    gemm(g, x, hw(g, w.W), { bias: opts.bias ?? hw(g, w.b), residual: opts.residual, relu: opts.relu, name: opts.name });
   let qCross: Tensor;
   let t1: Tensor | undefined;
-  let crossBias: Tensor;
-  if (input === null) {
-    const k = zeroTgtConstants(c, qposData);
-    qCross = g.weight(name('cross_attn.q_const'), [1, N, d], k.qCross);
-    crossBias = g.weight(name('cross_attn.out_proj.bias_plus_tgt'), [d], k.crossBias);
+  if (lw.qConst) {
+    if (input !== null) throw new Error('internal: a zero-tgt layer after layer 0');
+    qCross = hw(g, lw.qConst);
   } else {
-    if (!input.plus) throw new Error('internal: tgt + query_pos missing');
-    const wIn = `${p}self_attn.in_proj_weight`, bIn = `${p}self_attn.in_proj_bias`;
+    if (!input?.plus || !lw.self) throw new Error('internal: tgt + query_pos missing');
+    const s = lw.self;
     // q = k = tgt + query_pos: one gemm for both; v = tgt.
-    const qk = gemm(g, input.plus, linearW(c, wIn, 0, 2 * d), { bias: vecW(c, bIn, 0, 2 * d), name: name('self_attn.qk') });
-    const v = gemm(g, input.tgt, linearW(c, wIn, 2 * d, d), { bias: vecW(c, bIn, 2 * d, d), name: name('self_attn.v') });
+    const qk = lin(input.plus, s.qk, { name: name('self_attn.qk') });
+    const v = lin(input.tgt, s.v, { name: name('self_attn.v') });
     const a = attention(g, seqView(qk, 0, d), seqView(qk, d, d), v, { heads, name: name('self_attn.attention') });
-    const s = gemm(g, a, linearW(c, `${p}self_attn.out_proj.weight`), { bias: vecW(c, `${p}self_attn.out_proj.bias`), residual: input.tgt, name: name('self_attn.out_proj') });
-    const n1 = layerNormEx(g, s, vecW(c, `${p}norm1.weight`), vecW(c, `${p}norm1.bias`), { plus: qpos, name: name('norm1') });
+    const so = lin(a, s.out, { residual: input.tgt, name: name('self_attn.out_proj') });
+    const n1 = layerNormEx(g, so, hw(g, s.norm1.gamma), hw(g, s.norm1.beta), { plus: qpos, name: name('norm1') });
     t1 = n1.y;
-    const wc = `${p}cross_attn.in_proj_weight`;
-    qCross = gemm(g, n1.plus!, linearW(c, wc, 0, d), { bias: vecW(c, `${p}cross_attn.in_proj_bias`, 0, d), name: name('cross_attn.q') });
-    crossBias = vecW(c, `${p}cross_attn.out_proj.bias`);
+    qCross = lin(n1.plus!, s.crossQ, { name: name('cross_attn.q') });
   }
   let a = attention(g, qCross, seqView(mem.K, l * d, d), seqView(mem.V, l * d, d), { heads, name: name('cross_attn.attention') });
-  if (useQamem) {
-    const wq = c.w(`${p}cross_attn.qamem.weight`);
-    const Wt = g.weight(name('cross_attn.qamem.weight.T'), [N, d, d], derived([wq], 'qamem', () => qamemWeightLayout(wq, N, d)));
-    a = qamem(g, a, Wt, vecW(c, `${p}cross_attn.qamem.bias`), name('cross_attn.qamem'));
-  }
-  const s2 = gemm(g, a, linearW(c, `${p}cross_attn.out_proj.weight`), { bias: crossBias, residual: t1, name: name('cross_attn.out_proj') });
-  const t2 = layerNorm(g, s2, vecW(c, `${p}norm2.weight`), vecW(c, `${p}norm2.bias`), { name: name('norm2') });
-  const h = gemm(g, t2, linearW(c, `${p}linear1.weight`), { bias: vecW(c, `${p}linear1.bias`), relu: true, name: name('linear1') });
-  const s3 = gemm(g, h, linearW(c, `${p}linear2.weight`), { bias: vecW(c, `${p}linear2.bias`), residual: t2, name: name('linear2') });
-  const n3 = layerNormEx(g, s3, vecW(c, `${p}norm3.weight`), vecW(c, `${p}norm3.bias`), { plus: last ? undefined : qpos, name: name('norm3') });
+  if (lw.qamem) a = qamem(g, a, hw(g, lw.qamem.W), hw(g, lw.qamem.b), name('cross_attn.qamem'));
+  const s2 = lin(a, lw.crossOut, { residual: t1, name: name('cross_attn.out_proj') });
+  const t2 = layerNorm(g, s2, hw(g, lw.norm2.gamma), hw(g, lw.norm2.beta), { name: name('norm2') });
+  const h = lin(t2, lw.linear1, { relu: true, name: name('linear1') });
+  const s3 = lin(h, lw.linear2, { residual: t2, name: name('linear2') });
+  const n3 = layerNormEx(g, s3, hw(g, lw.norm3.gamma), hw(g, lw.norm3.beta), { plus: last ? undefined : qpos, name: name('norm3') });
   return { tgt: n3.y, plus: n3.plus };
 }
 
-function context(g: Graph, memory: Tensor, sd: StateDict, cfg: DecoderConfig, kind: 'params' | 'landmark', prefix: string): Ctx {
+function branchInputs(g: Graph, memory: Tensor, weights: BranchWeights | StateDict, cfg: DecoderConfig, kind: 'params' | 'landmark', prefix: string): BranchWeights {
   if (memory.shape.length !== 3 || memory.shape[2] !== cfg.d_model) {
     throw new Error(`decoder: memory must be [B, S, ${cfg.d_model}], got [${memory.shape.join(', ')}]`);
   }
-  for (const k of ['d_model', 'nhead', 'dim_feedforward', 'num_layers', 'num_params', 'num_landmarks'] as const) {
-    if (!Number.isInteger(cfg[k]) || cfg[k] < 1) throw new Error(`decoder: config ${k} must be a positive integer, got ${cfg[k]}`);
-  }
-  if (cfg.d_model % 2 !== 0) throw new Error(`decoder: d_model ${cfg.d_model} must be even (sine positional encoding)`);
-  if (cfg.d_model % cfg.nhead !== 0) throw new Error(`decoder: d_model ${cfg.d_model} is not a multiple of nhead ${cfg.nhead}`);
-  const t = branchWeights(sd, cfg, kind, prefix);
-  return { g, t, w: (k) => t(k).data, prefix, cfg, B: memory.shape[0], N: kind === 'params' ? cfg.num_params : cfg.num_landmarks, d: cfg.d_model };
+  const bw = weights instanceof Map ? packBranch(weights, cfg, kind, prefix) : weights;
+  if (bw.kind !== kind) throw new Error(`decoder: ${bw.kind} branch weights given to the ${kind} branch`);
+  return bw;
 }
 
-function runLayers(c: Ctx, memory: Tensor, first: LayerIO | null, useQamem: boolean, opts: BranchOptions): Tensor[] {
-  const { g } = c;
-  const qposData = c.w('query_embed.weight');
-  const qpos = g.weight(`${c.prefix}query_embed.weight`, [c.N, c.d], qposData);
-  const mem = memoryKV(c, memory, opts);
-  const normW = vecW(c, 'norm.weight'), normB = vecW(c, 'norm.bias');
+function runLayers(g: Graph, bw: BranchWeights, memory: Tensor, first: LayerIO | null, opts: BranchOptions): Tensor[] {
+  const qpos = hw(g, bw.queryEmbed);
+  const memPos = opts.memoryPlusPos ?? memoryPlusPos(g, memory, opts.grid);
+  const mem = {
+    K: gemm(g, memPos, hw(g, bw.memK.W), { bias: hw(g, bw.memK.b), name: `${bw.prefix}cross_attn.k_all` }),
+    V: gemm(g, memory, hw(g, bw.memV.W), { bias: hw(g, bw.memV.b), name: `${bw.prefix}cross_attn.v_all` }),
+  };
+  const normW = hw(g, bw.norm.gamma), normB = hw(g, bw.norm.beta);
   const outs: Tensor[] = [];
   let io = first;
-  for (let l = 0; l < c.cfg.num_layers; l++) {
-    const last = l === c.cfg.num_layers - 1;
-    io = decoderLayer(c, l, io, qpos, qposData, mem, useQamem, last);
-    outs.push(layerNorm(g, io.tgt, normW, normB, { name: `${c.prefix}out.${l}` }));
+  for (let l = 0; l < bw.cfg.num_layers; l++) {
+    io = decoderLayer(g, bw, l, io, qpos, mem, l === bw.cfg.num_layers - 1);
+    outs.push(layerNorm(g, io.tgt, normW, normB, { name: `${bw.prefix}out.${l}` }));
   }
   return outs;
 }
@@ -319,15 +319,16 @@ function runLayers(c: Ctx, memory: Tensor, first: LayerIO | null, useQamem: bool
 /**
  * The 3DMM branch (SPEC section 4): N = num_params queries, zero initial tgt.
  * memory [B, S, d] -> params [B, N] (head on the last layer's normed output) and
- * outs[l] = norm(h_l), each [B, N, d].
+ * outs[l] = norm(h_l), each [B, N, d]. Weights: packBranch's (once per model), or a state dict
+ * packed here (tests, benchmarks).
  */
-export function buildParamsBranch(g: Graph, memory: Tensor, sd: StateDict, cfg: DecoderConfig,
+export function buildParamsBranch(g: Graph, memory: Tensor, weights: BranchWeights | StateDict, cfg: DecoderConfig,
   prefix = 'params_branch.', opts: BranchOptions = {}): { params: Tensor; outs: Tensor[] } {
   return g.stage('params_branch', () => {
-    const c = context(g, memory, sd, cfg, 'params', prefix);
-    const outs = runLayers(c, memory, null, false, opts);
-    const head = gemm(g, outs[outs.length - 1], linearW(c, 'head.weight'), { bias: vecW(c, 'head.bias'), name: `${prefix}head` });
-    return { params: g.reshape(head, [c.B, c.N], `${prefix}params`), outs };
+    const bw = branchInputs(g, memory, weights, cfg, 'params', prefix);
+    const outs = runLayers(g, bw, memory, null, opts);
+    const head = gemm(g, outs[outs.length - 1], hw(g, bw.head!.W), { bias: hw(g, bw.head!.b), name: `${bw.prefix}head` });
+    return { params: g.reshape(head, [memory.shape[0], bw.N], `${bw.prefix}params`), outs };
   });
 }
 
@@ -335,31 +336,28 @@ export function buildParamsBranch(g: Graph, memory: Tensor, sd: StateDict, cfg: 
  * The landmark branch (SPEC section 5): MQinit, QAMem in every cross-attention, MARR.
  * memory [B, S, d] -> landmarks [B, N, 2] in crop pixels and outs[l] = norm(h_l), each [B, N, d].
  */
-export function buildLandmarkBranch(g: Graph, memory: Tensor, sd: StateDict, cfg: DecoderConfig,
+export function buildLandmarkBranch(g: Graph, memory: Tensor, weights: BranchWeights | StateDict, cfg: DecoderConfig,
   prefix = 'landmark_branch.', opts: BranchOptions = {}): { landmarks: Tensor; outs: Tensor[] } {
   return g.stage('landmark_branch', () => {
-    const c = context(g, memory, sd, cfg, 'landmark', prefix);
-    const { B, N, d } = c;
+    const bw = branchInputs(g, memory, weights, cfg, 'landmark', prefix);
+    const B = memory.shape[0], N = bw.N, d = bw.cfg.d_model, P = bw.prefix;
     // MQinit: tgt0 = query_init(mean over tokens of M), query i takes outputs [i*d, (i+1)*d).
-    const pooled = meanTokens(g, memory, `${prefix}memory_mean`);
-    const init = gemm(g, pooled, linearW(c, 'query_init.weight'), { bias: vecW(c, 'query_init.bias'), name: `${prefix}query_init` });
-    const tgt0 = g.reshape(init, [B, N, d], `${prefix}tgt0`);
-    const qpos = g.weight(`${prefix}query_embed.weight`, [N, d], c.w('query_embed.weight'));
-    const plus0 = add(g, tgt0, qpos, { name: `${prefix}tgt0_plus_pos` });
-    const outs = runLayers(c, memory, { tgt: tgt0, plus: plus0 }, true, opts);
-    // MARR: 256 * (avg_face + sum_l head_l(out[l])), 256 folded into each head's last Linear.
-    const scale = cfg.image_size ?? 256;
-    const avg = c.w('avg_face');
-    let acc: Tensor = g.weight(`${prefix}avg_face_x${scale}_b${B}`, [B, N, 2], derived([avg], `avg${scale},${B}`, () => {
-      const out = new Float32Array(B * N * 2);
-      for (let b = 0; b < B; b++) for (let i = 0; i < N * 2; i++) out[b * N * 2 + i] = avg[i] * scale;
-      return out;
-    }));
+    const pooled = meanTokens(g, memory, `${P}memory_mean`);
+    const init = gemm(g, pooled, hw(g, bw.queryInit!.W), { bias: hw(g, bw.queryInit!.b), name: `${P}query_init` });
+    const tgt0 = g.reshape(init, [B, N, d], `${P}tgt0`);
+    const plus0 = add(g, tgt0, hw(g, bw.queryEmbed), { name: `${P}tgt0_plus_pos` });
+    const outs = runLayers(g, bw, memory, { tgt: tgt0, plus: plus0 }, opts);
+    // avg_face (scaled) enters as the first head's residual, one copy per batch item: owned by this graph.
+    const avg = bw.avgFace!;
+    const avgB = new Float32Array(B * N * 2);
+    for (let b = 0; b < B; b++) avgB.set(avg, b * N * 2);
+    let acc: Tensor = g.constant(`${P}avg_face_scaled_b${B}`, [B, N, 2], avgB);
     outs.forEach((o, l) => {
-      const p = `residual_heads.${l}.layers.`;
-      const h1 = gemm(g, o, linearW(c, `${p}0.weight`), { bias: vecW(c, `${p}0.bias`), relu: true, name: `${prefix}${p}0` });
-      const h2 = gemm(g, h1, linearW(c, `${p}1.weight`), { bias: vecW(c, `${p}1.bias`), relu: true, name: `${prefix}${p}1` });
-      acc = gemm(g, h2, linearW(c, `${p}2.weight`, 0, 2, scale), { bias: vecW(c, `${p}2.bias`, 0, 2, scale), residual: acc, name: `${prefix}${p}2` });
+      const [h0, h1, h2] = bw.residualHeads![l];
+      const p = `${P}residual_heads.${l}.layers.`;
+      const x1 = gemm(g, o, hw(g, h0.W), { bias: hw(g, h0.b), relu: true, name: `${p}0` });
+      const x2 = gemm(g, x1, hw(g, h1.W), { bias: hw(g, h1.b), relu: true, name: `${p}1` });
+      acc = gemm(g, x2, hw(g, h2.W), { bias: hw(g, h2.b), residual: acc, name: `${p}2` });
     });
     return { landmarks: acc, outs };
   });

@@ -2,7 +2,7 @@
 // global/neck/eye poses) -> vertices, crop-pixel projections, head rotation, 3D landmarks.
 import type { Graph, Tensor } from '../graph/graph.ts';
 import type { FlameArrays } from '../io/flame.ts';
-import { flameBlend, flameJoints, flameLandmarks, flameSkin, flameWeights, packFlame, type BlendTiles } from '../kernels/flame_lbs.ts';
+import { flameBlend, flameJoints, flameLandmarks, flameSkin, flameWeights, packFlame, type BlendTiles, type PackedFlame } from '../kernels/flame_lbs.ts';
 
 /** FLAME arrays in SPEC section 6's layouts; defined by the reader (src/io/flame.ts). */
 export type { FlameArrays } from '../io/flame.ts';
@@ -28,10 +28,14 @@ export interface FlameOutputs {
   landmarks3d?: Tensor;
 }
 
-/** Adds the FLAME layer: 4 dispatches (joints, blend, skin, landmarks) in stage 'flame'. */
-export function buildFlame(g: Graph, params: Tensor, flame: FlameArrays, opts: FlameOptions = {}): FlameOutputs {
+/**
+ * Adds the FLAME layer: 4 dispatches (joints, blend, skin, landmarks) in stage 'flame'. `flame`:
+ * packed once (packFlame; the model does it at creation), or raw arrays packed here.
+ */
+export function buildFlame(g: Graph, params: Tensor, flame: FlameArrays | PackedFlame, opts: FlameOptions = {}): FlameOutputs {
   return g.stage('flame', () => {
-    const w = flameWeights(g, packFlame(flame, opts.nShape, opts.nExpr));
+    const packed = 'dirs' in flame ? flame : packFlame(flame, opts.nShape, opts.nExpr);
+    const w = flameWeights(g, packed);
     const { coef, xf, rotation } = flameJoints(g, params, w, opts.poses);
     const vPosed = flameBlend(g, coef, w, opts.blendTiles);
     const { vertices, projected } = flameSkin(g, vPosed, xf, w);

@@ -1,21 +1,19 @@
-// Trans3DHead end to end: one static graph per (image size, channels, batch) from raw pixels to
-// FLAME outputs (preprocess -> ResNet-50 -> input_proj -> two decoder branches -> FLAME), built
-// once and cached; per run only the pixels and the crop geometry are uploaded.
+// Trans3DHead end to end: loads weights and FLAME, keeps one compiled network graph
+// (network.ts) per (image size, channels, batch) in a small LRU cache, batches images of one
+// size, and turns graph outputs into results; per run only the pixels, the crop geometry and
+// the poses are uploaded.
 import { CompiledGraph, WeightCache, type ProfileResult } from '../graph/compile.ts';
-import { Graph, type Tensor, type Tuning } from '../graph/graph.ts';
+import type { HostData } from '../graph/graph.ts';
+import type { Tuning } from '../graph/graph.ts';
 import { tuningFor, type ScheduleChoice } from '../graph/tuning.ts';
 import { WeightFileError } from '../io/errors.ts';
 import { readFlame, type FlameArrays } from '../io/flame.ts';
-import type { StateDict } from '../io/tensor.ts';
-import { gemm } from '../kernels/gemm.ts';
-import { cropGeometry, cropToImage, preprocess, preprocessParams, PREPROCESS_PARAMS, wordsPerImage, type Box, type CropGeometry } from '../kernels/preprocess.ts';
+import { cropGeometry, cropToImage, preprocessParams, PREPROCESS_PARAMS, wordsPerImage, type Box, type CropGeometry } from '../kernels/preprocess.ts';
 import type { AdapterChoice, BytesSource, GpuContext, LimitsMode, Platform, RawImage } from '../platform/types.ts';
 import { describeAdapter } from '../platform/types.ts';
-import { BACKBONE_INPUT_CHANNELS, buildBackbone } from './backbone.ts';
 import { DEFAULT_CONFIG, type Trans3DHeadConfig } from './config.ts';
-import { buildLandmarkBranch, buildParamsBranch } from './decoder.ts';
 import { defaultWeights } from './default-weights.ts';
-import { buildFlame } from './flame.ts';
+import { buildNetwork, packNetwork, type NetworkWeights } from './network.ts';
 import { InputError, isRawImage, resolveBox, toPixels, type Pixels } from './image.ts';
 import { poseFromRotation, type PoseAngles } from './pose.ts';
 import { syntheticFlame } from './synthetic-flame.ts';
@@ -82,11 +80,7 @@ export interface HeadResult {
   synthetic: boolean;
 }
 
-interface BuiltGraph {
-  cg: CompiledGraph; words: number; pixels: Uint32Array; geometry: Float32Array; poses: Float32Array; batch: number;
-  /** Runs on one graph take turns: its staging arrays are filled and uploaded by one run at a time. */
-  turn: Promise<unknown>;
-}
+interface BuiltGraph { cg: CompiledGraph; words: number }
 
 const MAX_CACHED_GRAPHS = 4;
 
@@ -96,7 +90,7 @@ export class Trans3DHead {
   private disposed = false;
 
   private constructor(readonly platform: Platform, readonly ctx: GpuContext, readonly config: Trans3DHeadConfig,
-    private readonly sd: StateDict, readonly flame: FlameArrays, readonly synthetic: { weights: boolean; flame: boolean },
+    private readonly weights: NetworkWeights, readonly flame: FlameArrays, readonly synthetic: { weights: boolean; flame: boolean },
     /** Tile shapes and schedules for this device, fixed at creation. */
     readonly tuning: Tuning) {
     this.weightCache = new WeightCache(ctx.device);
@@ -123,7 +117,9 @@ export class Trans3DHead {
     checkFlame(flame, flameFile, w);
     progress('device', 0);
     const ctx = opts.device ?? await platform.getDevice({ adapter: opts.adapter, limits: opts.limits });
-    return new Trans3DHead(platform, ctx, w.config, w.sd, flame, { weights: w.synthetic, flame: flame.synthetic }, tuningFor(ctx, opts.schedule));
+    // Validated (parseWeights) and packed once, here: graphs only reference the packed arrays.
+    const weights = packNetwork(w.sd, w.config, flame);
+    return new Trans3DHead(platform, ctx, w.config, weights, flame, { weights: w.synthetic, flame: flame.synthetic }, tuningFor(ctx, opts.schedule));
   }
 
   /** The adapter, in one line (CPU adapters say so). */
@@ -150,29 +146,9 @@ export class Trans3DHead {
   }
 
   private async build(width: number, height: number, channels: 3 | 4, batch: number): Promise<BuiltGraph> {
-    const cfg = this.config;
-    const g = new Graph(this.tuning);
-    const words = wordsPerImage(width, height, channels);
-    const pixels = g.input('pixels', [batch * words], 'u32');
-    const geometry = g.input('geometry', [batch, PREPROCESS_PARAMS]);
-    const poses = g.input('poses', [batch, 12]);
-    const x = g.stage('preprocess', () => preprocess(g, pixels, geometry, { width, height, channels },
-      { batch, size: cfg.image_size, outChannels: BACKBONE_INPUT_CHANNELS }));
-    const c5 = buildBackbone(g, x, this.sd, cfg.backbone);
-    const [, h, w, C] = c5.shape;
-    const memory = g.stage('input_proj', () => gemm(g, g.reshape(c5, [batch, h * w, C]), inputProjWeight(g, this.sd, C, cfg.d_model),
-      { bias: g.weight('input_proj.bias', [cfg.d_model], this.sd.get('input_proj.bias')!.data), name: 'input_proj' }));
-    const { params } = buildParamsBranch(g, memory, this.sd, cfg, 'params_branch.', { grid: [h, w] });
-    const { landmarks } = buildLandmarkBranch(g, memory, this.sd, cfg, 'landmark_branch.', { grid: [h, w] });
-    const f = buildFlame(g, params, this.flame, { poses });
-    g.output('landmarks', landmarks);
-    g.output('params', params);
-    g.output('rotation', f.rotation);
-    g.output('vertices', f.vertices);
-    g.output('projected', f.projected);
-    if (f.landmarks3d) g.output('landmarks3d', f.landmarks3d);
+    const g = buildNetwork(this.tuning, this.weights, { width, height, channels, batch });
     const cg = await CompiledGraph.create(this.ctx, g, { weights: this.weightCache, label: `trans3dhead ${width}x${height} b${batch}` });
-    return { cg, words, batch, pixels: new Uint32Array(batch * words), geometry: new Float32Array(batch * PREPROCESS_PARAMS), poses: new Float32Array(batch * 12), turn: Promise.resolve() };
+    return { cg, words: wordsPerImage(width, height, channels) };
   }
 
   /** Decodes/validates one image input into pixels. */
@@ -219,24 +195,23 @@ export class Trans3DHead {
     if (this.disposed) throw new Error('this model was disposed; create a new one');
     const { width, height, channels } = pix[0];
     const geos = pix.map((_, i) => cropGeometry(resolveBox(opts[i].box, width, height), this.config.image_size));
-    const b = await this.graphFor(width, height, channels, pix.length);
-    const mine = b.turn.then(() => this.runOn(b, pix, opts, geos, profile));
-    b.turn = mine.catch(() => undefined);
-    return mine;
+    return this.runOn(await this.graphFor(width, height, channels, pix.length), pix, opts, geos, profile);
   }
 
   private async runOn(b: BuiltGraph, pix: Pixels[], opts: RunOptions[], geos: CropGeometry[], profile: boolean) {
-    const bytes = new Uint8Array(b.pixels.buffer);
-    b.poses.fill(0);
-    pix.forEach((p, i) => {
-      bytes.set(p.bytes, i * b.words * 4);
-      preprocessParams(geos[i], b.geometry, i * PREPROCESS_PARAMS);
-      writePoses(b.poses, i, opts[i].poses);
-    });
+    // Filled in this run's turn of the graph's queue: the staging arrays belong to the graph.
+    const fill = (s: Record<string, HostData>) => {
+      const bytes = new Uint8Array(s.pixels.buffer);
+      s.poses.fill(0);
+      pix.forEach((p, i) => {
+        bytes.set(p.bytes, i * b.words * 4);
+        preprocessParams(geos[i], s.geometry as Float32Array, i * PREPROCESS_PARAMS);
+        writePoses(s.poses as Float32Array, i, opts[i].poses);
+      });
+    };
     const t0 = performance.now();
-    const inputs = { pixels: b.pixels, geometry: b.geometry, poses: b.poses };
     let prof: ProfileResult | undefined;
-    const out = profile ? (prof = await b.cg.profile(inputs)).outputs : await b.cg.run(inputs);
+    const out = profile ? (prof = await b.cg.profile(fill)).outputs : await b.cg.run(fill);
     const timeMs = performance.now() - t0;
     return { results: geos.map((geo, i) => this.result(out, i, geo, timeMs)), profile: prof };
   }
@@ -281,13 +256,6 @@ export class Trans3DHead {
     for (const p of this.graphs.values()) n += (await p.catch(() => null))?.cg.ownedBuffers ?? 0;
     return n;
   }
-}
-
-function inputProjWeight(g: Graph, sd: StateDict, C: number, d: number): Tensor {
-  const w = sd.get('input_proj.weight')!.data; // (d, C, 1, 1) -> (C, d)
-  const t = new Float32Array(C * d);
-  for (let o = 0; o < d; o++) for (let c = 0; c < C; c++) t[c * d + o] = w[o * C + c];
-  return g.weight('input_proj.weight.packed', [C, d], t);
 }
 
 function writePoses(dst: Float32Array, b: number, p: Poses | undefined): void {

@@ -1,0 +1,81 @@
+// The Trans3DHead network as one static graph, from raw pixels to FLAME outputs:
+// preprocess -> ResNet-50 -> input_proj -> two decoder branches -> FLAME. Shared by the model
+// (trans3dhead.ts: loading, graph cache, batching, results) and the benchmarks.
+import { Graph, type Tuning } from '../graph/graph.ts';
+import type { FlameArrays } from '../io/flame.ts';
+import type { StateDict } from '../io/tensor.ts';
+import { gemm } from '../kernels/gemm.ts';
+import { preprocess, PREPROCESS_PARAMS, wordsPerImage } from '../kernels/preprocess.ts';
+import { packFlame, type PackedFlame } from '../kernels/flame_lbs.ts';
+import { BACKBONE_INPUT_CHANNELS, buildBackbone, packBackbone, type BackboneWeights } from './backbone.ts';
+import type { Trans3DHeadConfig } from './config.ts';
+import { buildLandmarkBranch, buildParamsBranch, memoryPlusPos, packBranch, type BranchWeights, type HostWeight, type LinearWeights } from './decoder.ts';
+import { buildFlame } from './flame.ts';
+
+/**
+ * Every weight the network reads, validated and packed once when the model is created
+ * (BatchNorm folded, transposed, concatenated); every graph built from it shares the arrays,
+ * and so the GPU buffers.
+ */
+export interface NetworkWeights {
+  config: Trans3DHeadConfig;
+  backbone: BackboneWeights;
+  inputProj: LinearWeights;
+  params: BranchWeights;
+  landmark: BranchWeights;
+  flame: PackedFlame;
+}
+
+/** Packs a state dict (checked against the config: validateStateDict) and a FLAME for buildNetwork. */
+export function packNetwork(sd: StateDict, cfg: Trans3DHeadConfig, flame: FlameArrays): NetworkWeights {
+  const w = sd.get('input_proj.weight')!; // (d, C, 1, 1) -> (C, d)
+  const [d, C] = w.shape;
+  const t = new Float32Array(C * d);
+  for (let o = 0; o < d; o++) for (let c = 0; c < C; c++) t[c * d + o] = w.data[o * C + c];
+  const host = (name: string, shape: number[], data: Float32Array): HostWeight => ({ name, shape, data });
+  return {
+    config: cfg,
+    backbone: packBackbone(sd, cfg.backbone, BACKBONE_INPUT_CHANNELS),
+    inputProj: { W: host('input_proj.weight.packed', [C, d], t), b: host('input_proj.bias', [d], sd.get('input_proj.bias')!.data) },
+    params: packBranch(sd, cfg, 'params'),
+    landmark: packBranch(sd, cfg, 'landmark'),
+    flame: packFlame(flame, cfg.flame.n_shape, cfg.flame.n_expr),
+  };
+}
+
+/** What a network graph is built for: images of one size and channel count, a batch of them. */
+export interface NetworkShape { width: number; height: number; channels: 3 | 4; batch: number }
+
+/**
+ * Builds the network graph. Inputs: `pixels` (u32, batch * wordsPerImage: raw RGBA8/RGB8 bytes),
+ * `geometry` (f32 [batch, PREPROCESS_PARAMS], preprocessParams), `poses` (f32 [batch, 12]).
+ * Outputs: landmarks, params, rotation, vertices, projected, and landmarks3d when the FLAME
+ * has the landmark embedding.
+ */
+export function buildNetwork(tuning: Tuning, weights: NetworkWeights, s: NetworkShape): Graph {
+  const cfg = weights.config;
+  const { batch } = s;
+  const g = new Graph(tuning);
+  const pixels = g.input('pixels', [batch * wordsPerImage(s.width, s.height, s.channels)], 'u32');
+  const geometry = g.input('geometry', [batch, PREPROCESS_PARAMS]);
+  const poses = g.input('poses', [batch, 12]);
+  const x = g.stage('preprocess', () => preprocess(g, pixels, geometry, { width: s.width, height: s.height, channels: s.channels },
+    { batch, size: cfg.image_size, outChannels: BACKBONE_INPUT_CHANNELS }));
+  const c5 = buildBackbone(g, x, weights.backbone, cfg.backbone);
+  const [, h, w, C] = c5.shape;
+  const ip = weights.inputProj;
+  const memory = g.stage('input_proj', () => gemm(g, g.reshape(c5, [batch, h * w, C]), g.weight(ip.W.name, ip.W.shape, ip.W.data),
+    { bias: g.weight(ip.b.name, ip.b.shape, ip.b.data), name: 'input_proj' }));
+  // memory + pos: the keys' input of both branches, built once.
+  const memPos = memoryPlusPos(g, memory, [h, w]);
+  const { params } = buildParamsBranch(g, memory, weights.params, cfg, 'params_branch.', { grid: [h, w], memoryPlusPos: memPos });
+  const { landmarks } = buildLandmarkBranch(g, memory, weights.landmark, cfg, 'landmark_branch.', { grid: [h, w], memoryPlusPos: memPos });
+  const f = buildFlame(g, params, weights.flame, { poses });
+  g.output('landmarks', landmarks);
+  g.output('params', params);
+  g.output('rotation', f.rotation);
+  g.output('vertices', f.vertices);
+  g.output('projected', f.projected);
+  if (f.landmarks3d) g.output('landmarks3d', f.landmarks3d);
+  return g;
+}
