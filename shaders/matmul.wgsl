@@ -86,7 +86,7 @@ fn main_registers(@builtin(global_invocation_id) gid: vec3u) {
 
 //#part registers_step
 // One K step at row k of B (KSTEP rows): acc<i>_<j> += A[row i, k..k+KSTEP) * B[k.., cols j];
-// row i's A value (a vec4 along K with KVEC4) is %A%.
+// row i's A value (a vec4 along K with KVEC4) is the A expression the including kernel passes.
 //#if KVEC4
 //#if NVEC4
       let bRow = k * N4;

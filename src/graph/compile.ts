@@ -122,9 +122,6 @@ export function getPipeline(device: GPUDevice, shader: string, entryPoint: strin
  */
 export function checkLimits(l: GPUSupportedLimits, g: Graph, order: readonly number[], plan: BufferPlan, label: string): void {
   const adapterHint = 'use a smaller batch or input, or an adapter with higher limits';
-  for (const s of plan.slots) {
-    if (s.bytes > l.maxBufferSize) throw new Error(`${label}: an intermediate buffer of ${s.bytes} bytes exceeds this device's maxBufferSize (${l.maxBufferSize}); ${adapterHint}`);
-  }
   for (const id of order) {
     const n = g.nodes[id];
     const storage = n.inputs.length + n.outputs.length;
@@ -139,6 +136,9 @@ export function checkLimits(l: GPUSupportedLimits, g: Graph, order: readonly num
     n.dispatch.workgroups.forEach((w, axis) => {
       if (w > l.maxComputeWorkgroupsPerDimension) throw new Error(`${label}: kernel ${n.kernel} (${n.name}) dispatches ${w} workgroups along ${'xyz'[axis]}; this device allows ${l.maxComputeWorkgroupsPerDimension}: ${adapterHint}`);
     });
+  }
+  for (const s of plan.slots) {
+    if (s.bytes > l.maxBufferSize) throw new Error(`${label}: an intermediate buffer of ${s.bytes} bytes exceeds this device's maxBufferSize (${l.maxBufferSize}); ${adapterHint}`);
   }
 }
 
