@@ -1,11 +1,10 @@
 // A tiny WGSL specialiser shared by all kernels. Directives are whole lines starting `//#`:
-// `//#if COND` / `//#elif COND` / `//#else` / `//#endif` drop bindings and code a variant does not
-// use ('auto' layouts reject unused bindings); COND is flag names with `!`, `&&`, `||` and
+// `//#if COND` / `//#elif COND` / `//#else` / `//#endif` drop code a variant does not use; COND is flag names with `!`, `&&`, `||` and
 // parentheses. `//#for i in A..B` / `//#endfor` repeats lines with `$i` replaced (A, B numbers or
 // value names): SwiftShader's Subzero JIT keeps function-scope arrays in memory, so register
 // tiles must be plain scalars/vectors, unrolled in the source. `{{NAME}}` inserts a number where
-// WGSL needs a const-expression (register array sizes), and `@binding(#)` numbers bindings in
-// textual order (inputs, outputs, uniforms). Everything is strict: an unknown directive, a
+// WGSL needs a const-expression (register array sizes). (Bindings and the uniform struct are
+// generated from each kernel's declaration: kernel.ts.) Everything is strict: an unknown directive, a
 // trailing token, a second `//#else`, a flag not given or a stray `$name` is an error, and code
 // in an inactive branch (loop bounds included) needs none of its flags.
 
@@ -149,26 +148,10 @@ function emit(items: Item[], flags: Flags, vars: Map<string, number>, out: strin
 }
 
 function number(text: string, flags: Record<string, boolean | number>): string {
-  let binding = 0;
-  return text
-    .replace(/\{\{(\w+)\}\}/g, (_, k: string) => {
-      if (!(k in flags)) throw new Error(`WGSL value ${k} not given`);
-      return String(Number(flags[k]));
-    })
-    .replace(/@binding\(#\)/g, () => `@binding(${binding++})`);
-}
-
-/** Packs a uniform block: plain numbers are u32 (i32 when negative), {f: x} is f32. 16-byte padded. */
-export function uniforms(...fields: (number | { f: number })[]): ArrayBuffer {
-  const bytes = new ArrayBuffer(Math.max(16, Math.ceil(fields.length / 4) * 16));
-  const view = new DataView(bytes);
-  fields.forEach((v, i) => {
-    if (typeof v === 'number') {
-      if (!Number.isInteger(v)) throw new Error(`uniform field ${i}: ${v} is not an integer (wrap floats as {f: x})`);
-      if (v < 0) view.setInt32(i * 4, v, true); else view.setUint32(i * 4, v, true);
-    } else view.setFloat32(i * 4, v.f, true);
+  return text.replace(/\{\{(\w+)\}\}/g, (_, k: string) => {
+    if (!(k in flags)) throw new Error(`WGSL value ${k} not given`);
+    return String(Number(flags[k]));
   });
-  return bytes;
 }
 
 export const ceilDiv = (a: number, b: number): number => Math.ceil(a / b);
