@@ -5,8 +5,9 @@
 // Each group runs on a stated adapter (TRANS3DHEAD_ADAPTER / _LIMITS / _SCHEDULE set for its files):
 //   node scripts/test.mjs                 all groups below (the README's command)
 //   node scripts/test.mjs --unit          tests that need only Node and a WebGPU adapter, on SwiftShader
-//   node scripts/test.mjs --lavapipe      the kernel and executor suites again on lavapipe, with only the
-//                                         WebGPU spec-default limits and the GPU ("tiled") schedules forced
+//   node scripts/test.mjs --gpu-schedules the kernel, executor and model suites on SwiftShader with the GPU
+//                                         ("tiled") schedules forced and only the WebGPU spec-default limits
+//   node scripts/test.mjs --lavapipe      the same suites on lavapipe with its own (CPU) schedules
 //   node scripts/test.mjs --torch         PyTorch parity (makes .cache/torch-full first)
 //   node scripts/test.mjs --browser       headless Chromium tests
 //   node scripts/test.mjs test/gemm.test.ts ...   just these files
@@ -16,14 +17,15 @@ import { join } from 'node:path';
 
 const args = process.argv.slice(2);
 const files = args.filter((a) => !a.startsWith('--'));
-const GROUP_FLAGS = ['--unit', '--lavapipe', '--torch', '--browser'];
+const GROUP_FLAGS = ['--unit', '--gpu-schedules', '--lavapipe', '--torch', '--browser'];
 const unknown = args.filter((a) => a.startsWith('--') && !GROUP_FLAGS.includes(a));
 if (unknown.length) { console.error(`unknown option ${unknown.join(' ')}; use ${GROUP_FLAGS.join(' ')} or test files`); process.exit(2); }
 const want = (flag) => args.includes(flag) || (!args.some((a) => GROUP_FLAGS.includes(a)) && files.length === 0);
 const SWIFTSHADER = { TRANS3DHEAD_ADAPTER: 'swiftshader', TRANS3DHEAD_LIMITS: 'adapter', TRANS3DHEAD_SCHEDULE: 'auto' };
-const LAVAPIPE_SPEC_GPU = { TRANS3DHEAD_ADAPTER: 'lavapipe', TRANS3DHEAD_LIMITS: 'default', TRANS3DHEAD_SCHEDULE: 'gpu' };
+const SWIFTSHADER_SPEC_GPU = { TRANS3DHEAD_ADAPTER: 'swiftshader', TRANS3DHEAD_LIMITS: 'default', TRANS3DHEAD_SCHEDULE: 'gpu' };
+const LAVAPIPE = { TRANS3DHEAD_ADAPTER: 'lavapipe', TRANS3DHEAD_LIMITS: 'adapter', TRANS3DHEAD_SCHEDULE: 'auto' };
 // The suites whose results depend on the adapter: kernels, executor, the model graph.
-const ADAPTER_SUITES = /(^|\/)(attention|backbone|conv2d|decoder|device|elementwise|executor|flame|gemm|layernorm|maxpool|mean|model|preprocess|qamem)\.test\.ts$/;
+const ADAPTER_SUITES = /(^|\/)(attention|backbone|conv2d|decoder|device|elementwise|executor|flame|gemm|kernel|layernorm|maxpool|mean|model|network|preprocess|qamem)\.test\.ts$/;
 const FILE_TIMEOUT_MS = Number(process.env.TEST_FILE_TIMEOUT_MS ?? 15 * 60 * 1000);
 
 const all = readdirSync('test').filter((f) => f.endsWith('.test.ts')).sort().map((f) => join('test', f));
@@ -32,7 +34,8 @@ const groups = [];
 if (files.length) groups.push(['selected', files, {}]);
 else {
   if (want('--unit')) groups.push(['unit on SwiftShader', all.filter((f) => !f.endsWith('.torch.test.ts')), SWIFTSHADER]);
-  if (want('--lavapipe')) groups.push(['kernels on lavapipe, spec-default limits, GPU schedules', all.filter((f) => ADAPTER_SUITES.test(f)), LAVAPIPE_SPEC_GPU]);
+  if (want('--gpu-schedules')) groups.push(['GPU schedules on SwiftShader, spec-default limits', all.filter((f) => ADAPTER_SUITES.test(f)), SWIFTSHADER_SPEC_GPU]);
+  if (want('--lavapipe')) groups.push(['lavapipe', all.filter((f) => ADAPTER_SUITES.test(f)), LAVAPIPE]);
   if (want('--torch')) groups.push(['torch on SwiftShader', all.filter((f) => f.endsWith('.torch.test.ts')), SWIFTSHADER]);
   if (want('--browser')) groups.push(['browser', browser, {}]);
 }
