@@ -65,11 +65,8 @@ function refXf(ref: FlameRef, params: Float32Array, B: number): Float32Array {
   return xf;
 }
 
-test('synthetic FLAME: shapes, normalised rows, closed-ish outward mesh, deterministic, fast', () => {
-  const t0 = performance.now();
+test('synthetic FLAME: shapes, normalised rows, closed-ish outward mesh, deterministic', () => {
   const f = syntheticFlame(0);
-  const ms = performance.now() - t0;
-  assert.ok(ms < 1000, `generation took ${ms.toFixed(0)} ms`);
   assert.is(f.synthetic, true);
   assert.equal([f.V, f.F, f.J, f.nShapedirs], [5023, 9976, 5, 400]);
   assert.is(f.vTemplate.length, 5023 * 3);
