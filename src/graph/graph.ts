@@ -1,6 +1,7 @@
 // The static graph IR: tensors with shapes, nodes = one kernel dispatch each.
 // Kernels (src/kernels/*) add nodes through the builder; src/graph/compile.ts turns a graph
 // into pipelines, bind groups and planned buffers once, and runs it many times.
+import type { AdapterKind } from './tuning.ts';
 
 export type DType = 'f32' | 'u32' | 'i32';
 export type TensorKind = 'input' | 'weight' | 'intermediate';
@@ -51,7 +52,9 @@ export interface Node {
 
 /** Adapter-dependent choices kernels read while building (tile shapes and the like). */
 export interface Tuning {
-  /** CPU adapters (SwiftShader): register blocking beats workgroup-memory tiles. */
+  /** Which adapter (tuning.ts): picks the row of the tile table. */
+  kind: AdapterKind;
+  /** CPU adapters (SwiftShader, lavapipe): register blocking beats workgroup-memory tiles. */
   cpuLike: boolean;
   maxWorkgroupStorage: number;
   maxInvocations: number;
@@ -60,7 +63,7 @@ export interface Tuning {
 }
 
 export const DEFAULT_TUNING: Tuning = {
-  cpuLike: false, maxWorkgroupStorage: 16384, maxInvocations: 256, maxWorkgroupsPerDim: 65535, subgroups: false,
+  kind: 'gpu', cpuLike: false, maxWorkgroupStorage: 16384, maxInvocations: 256, maxWorkgroupsPerDim: 65535, subgroups: false,
 };
 
 export function numel(shape: readonly number[]): number {

@@ -2,6 +2,7 @@
 // 1x1 stride-1 unpadded convs are plain GEMMs and go through gemm() on reshaped views.
 import source from '../../shaders/conv2d.wgsl';
 import type { Graph, Tensor, Tuning } from '../graph/graph.ts';
+import { matmulTiles, type MatTiles } from '../graph/tuning.ts';
 import { gemm } from './gemm.ts';
 import { ceilDiv, specialize, uniforms } from './wgsl.ts';
 
@@ -25,16 +26,12 @@ export interface Conv2dOptions {
  * workgroup memory (CPU adapters). `tiled`: workgroup-memory tiles (GPUs). `splitK` > 1 cuts K
  * into that many ranges computed by separate workgroups and summed by a small reduce node.
  */
-export interface ConvTiles { schedule: 'registers' | 'tiled'; TM: number; TN4: number; WG_X: number; WG_Y: number; BK: number; splitK?: number }
+export interface ConvTiles extends MatTiles { splitK?: number }
 
 /** Default schedule for an adapter and GEMM shape (M output pixels, N channels, K = kh*kw*cin). */
 export function convTiles(t: Tuning, M: number, N: number, K: number): ConvTiles {
-  const base: ConvTiles = t.cpuLike
-    // SwiftShader (measured, worker-thread CPU time on 2 cores, ResNet-50 shapes): 16 rows x 16
-    // channels per invocation runs at 6.0-6.5 GFLOP/s against 4.1-4.5 for 8x8 and 3.1-3.5 for
-    // 4x16; 16x32 and 32x16 gain under 5% but take 2-3x longer to compile (~10-17 s each).
-    ? { schedule: 'registers', TM: M >= 16 ? 16 : M >= 8 ? 8 : M >= 4 ? 4 : 1, TN4: Math.min(4, ceilDiv(N, 4)), WG_X: 4, WG_Y: 4, BK: 4 }
-    : { schedule: 'tiled', TM: 4, TN4: 1, WG_X: 16, WG_Y: 16, BK: 16 };
+  // The adapter's row of the tile table (tuning.ts; shared with gemm).
+  const base: ConvTiles = matmulTiles(t, M, N);
   const tileM = base.TM * base.WG_Y, tileN = base.TN4 * 4 * base.WG_X;
   const groups = ceilDiv(M, tileM) * ceilDiv(N, tileN);
   // Fill the device: late ResNet stages (8x8 outputs) give a handful of tiles for K in the

@@ -1,6 +1,7 @@
 // Batched GEMM / linear layer with fused bias, residual add and ReLU (shaders/gemm.wgsl).
 import source from '../../shaders/gemm.wgsl';
 import { numel, type Graph, type Tensor, type Tuning } from '../graph/graph.ts';
+import { matmulTiles, type MatTiles } from '../graph/tuning.ts';
 import { ceilDiv, specialize, uniforms } from './wgsl.ts';
 
 export interface GemmOptions {
@@ -11,17 +12,10 @@ export interface GemmOptions {
   name?: string;
 }
 
-/** Tile configuration; one per adapter class, overridable for benchmarks. */
-export interface GemmTiles { schedule: 'registers' | 'tiled'; TM: number; TN4: number; WG_X: number; WG_Y: number; BK: number }
+/** Tile configuration: the adapter's row of the tile table (tuning.ts), overridable for benchmarks. */
+export type GemmTiles = MatTiles;
 
-export function gemmTiles(t: Tuning, M: number, N: number): GemmTiles {
-  if (t.cpuLike) {
-    // SwiftShader: 16x16 outputs per invocation in 4x4 workgroups measured 25-35% faster than
-    // ENGINE.md's 8x8 (more FMAs per gathered load); smaller tiles for skinny outputs.
-    return { schedule: 'registers', TM: M >= 16 ? 16 : M >= 8 ? 8 : M >= 4 ? 4 : 1, TN4: Math.min(4, ceilDiv(N, 4)), WG_X: 4, WG_Y: 4, BK: 4 };
-  }
-  return { schedule: 'tiled', TM: 4, TN4: 1, WG_X: 16, WG_Y: 16, BK: 16 };
-}
+export const gemmTiles = (t: Tuning, M: number, N: number): GemmTiles => matmulTiles(t, M, N);
 
 /**
  * C = act(A B + bias + residual). A: [..., M, K] (leading dims are the batch), B: [K, N] shared
