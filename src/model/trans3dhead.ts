@@ -33,6 +33,13 @@ export interface CreateModelOptions {
   stripPrefix?: string;
   /** A device to share (default: the platform's shared device). */
   device?: GpuContext;
+  /**
+   * Compile every pipeline now (default true), by building and warming the graph of one
+   * crop-sized image: the first run then starts at once (on lavapipe, which compiles at the
+   * first dispatch, that is most of the start-up). Graphs for other image sizes and batch 1 reuse
+   * these pipelines.
+   */
+  warmUp?: boolean;
   /** Progress while loading: stage name and 0..1. */
   onProgress?: (stage: string, fraction: number) => void;
 }
@@ -113,8 +120,25 @@ export class Trans3DHead {
     checkFlame(flame, w.config);
     progress('device', 0);
     const ctx = opts.device ?? await platform.getDevice();
-    return new Trans3DHead(platform, ctx, w.config, w.sd, flame, { weights: w.synthetic, flame: flame.synthetic });
+    const model = new Trans3DHead(platform, ctx, w.config, w.sd, flame, { weights: w.synthetic, flame: flame.synthetic });
+    if (opts.warmUp ?? true) {
+      progress('pipelines', 0);
+      const t0 = performance.now();
+      // Pipelines are cached per device by shader text, which does not depend on the image size.
+      try {
+        const { cg } = await model.build(w.config.image_size, w.config.image_size, 4, 1);
+        try { await cg.warm(); } finally { await cg.dispose(); }
+      } catch (e) {
+        await model.dispose();
+        throw e;
+      }
+      model.warmUpMs = performance.now() - t0;
+    }
+    return model;
   }
+
+  /** Time createModel spent compiling and warming the pipelines (0 with warmUp: false). */
+  warmUpMs = 0;
 
   /** The adapter, in one line (CPU adapters say so). */
   get adapter(): string { return describeAdapter(this.ctx.adapter); }
