@@ -30,6 +30,20 @@ async function smallGraph(B: number, D: number, H: number) {
 
 const tol = { atol: 1e-4, rtol: 1e-4 }; // LayerNorm outputs are O(1); errors come from two f32 gemms.
 
+test('executor: warm() dispatches each pipeline once; the next run is still exact', async () => {
+  const { g, ref } = await smallGraph(37, 48, 130);
+  const cg = await CompiledGraph.create(await gpu(), g);
+  assert.is(cg.pipelineCount, 3);
+  await cg.warm();
+  const x = randomArray(37 * 48, 7);
+  assertClose((await cg.run({ x })).z, ref(x), tol, 'after warm');
+  await cg.dispose();
+  let err = '';
+  try { await cg.warm(); } catch (e) { err = (e as Error).message; }
+  assert.match(err, /disposed/);
+  cg.weights.dispose();
+});
+
 test('executor: linear -> relu -> linear -> layernorm equals the CPU reference', async () => {
   const { g, ref } = await smallGraph(37, 48, 130);
   const cg = await CompiledGraph.create(await gpu(), g);

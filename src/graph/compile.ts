@@ -284,6 +284,33 @@ export class CompiledGraph {
     (this as { ownedBuffers: number }).ownedBuffers = this.owned.length;
   }
 
+  /**
+   * Dispatches one workgroup of each distinct pipeline and waits for it: drivers that compile a
+   * pipeline at its first dispatch, not at creation (lavapipe), compile now instead of in the
+   * first run. The intermediates it writes are overwritten by every run, as between runs.
+   */
+  async warm(): Promise<void> {
+    if (this.steps.length === 0) throw new Error('this model was disposed; create a new one');
+    const { device } = this.ctx;
+    const seen = new Set<GPUComputePipeline>();
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    for (const s of this.steps) {
+      if (seen.has(s.pipeline)) continue;
+      seen.add(s.pipeline);
+      pass.setPipeline(s.pipeline);
+      pass.setBindGroup(0, s.bindGroup);
+      pass.dispatchWorkgroups(1, 1, 1);
+    }
+    pass.end();
+    device.queue.submit([encoder.finish()]);
+    await this.ctx.settle(() => device.queue.onSubmittedWorkDone());
+    if (this.lost !== null) throw new DeviceLostError(this.lost);
+  }
+
+  /** Distinct pipelines (shader variants) this graph uses. */
+  get pipelineCount(): number { return new Set(this.steps.map((s) => s.pipeline)).size; }
+
   /** Total GFLOP of one run, from the kernels' own counts. */
   get flops(): number { return this.steps.reduce((s, x) => s + (x.node.dispatch.flops ?? 0), 0); }
   get dispatchCount(): number { return this.steps.length; }

@@ -62,10 +62,10 @@ export interface Node {
 
 /** Adapter-dependent choices kernels read while building (tile shapes and the like). */
 export interface Tuning {
-  /** CPU adapters (SwiftShader): register blocking beats workgroup-memory tiles. */
+  /** Which adapter (tuning.ts): picks the row of the tile table. */
+  kind: AdapterKind;
+  /** CPU adapters (SwiftShader, lavapipe): register blocking beats workgroup-memory tiles. */
   cpuLike: boolean;
-  /** The implementation (tile tables differ between SwiftShader's Subzero and lavapipe's LLVM). */
-  adapter: AdapterKind;
   maxWorkgroupStorage: number;
   maxInvocations: number;
   maxWorkgroupsPerDim: number;
@@ -73,7 +73,7 @@ export interface Tuning {
 }
 
 export const DEFAULT_TUNING: Tuning = {
-  cpuLike: false, adapter: 'gpu', maxWorkgroupStorage: 16384, maxInvocations: 256, maxWorkgroupsPerDim: 65535, maxStorageBuffers: 8,
+  kind: 'gpu', cpuLike: false, maxWorkgroupStorage: 16384, maxInvocations: 256, maxWorkgroupsPerDim: 65535, maxStorageBuffers: 8,
 };
 
 export function numel(shape: readonly number[]): number {

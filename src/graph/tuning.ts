@@ -1,3 +1,7 @@
+// Adapter-dependent kernel choices: the schedule (CPU register tiles or GPU workgroup tiles),
+// and the one tile table the kernels read (gemm and the implicit-GEMM conv share an entry:
+// the same matmul core). The adapter's kind comes from its report (platform/types.ts kindOf),
+// the one definition describeAdapter also uses.
 import type { AdapterKind, GpuContext } from '../platform/types.ts';
 import { pickOption } from '../platform/types.ts';
 import type { Tuning } from './graph.ts';
@@ -7,39 +11,81 @@ export type ScheduleChoice = 'auto' | 'cpu' | 'gpu';
 export const SCHEDULE_CHOICES: readonly ScheduleChoice[] = ['auto', 'cpu', 'gpu'];
 
 /**
+ * A GEMM-like schedule. `registers`: each invocation owns TM x 4*TN4 outputs in registers, no
+ * workgroup memory (TM shrinks for matrices of fewer rows). `tiled`: workgroup-memory tiles of
+ * (WG_Y*TM) x (WG_X*4*TN4) x BK.
+ */
+export interface MatmulTiles { schedule: 'registers' | 'tiled'; TM: number; TN4: number; WG_X: number; WG_Y: number; BK: number }
+
+export interface KindTiles {
+  /** gemm and conv2d. */
+  matmul: MatmulTiles;
+  /** Register schedule of attention: at most maxTQ queries per invocation and regs vec4s per
+   *  register array (queries x head-dim vec4s), keys in blocks of KB, WG invocations. */
+  attention: { maxTQ: number; regs: number; KB: number; WG: number };
+}
+
+/**
+ * Measured per adapter kind (bench/schedules.ts; pipeline compile time counts as much as speed:
+ * every variant is compiled on each start).
+ * - SwiftShader (Subzero JIT): 16 rows x 16 channels per invocation in 4x4 workgroups, 6.0-6.5
+ *   GFLOP/s against 4.1-4.5 for 8x8 and 3.1-3.5 for 4x16 (worker CPU time, 2 cores); 16x32 and
+ *   32x16 gain under 5% but take 2-3x longer to compile (~10-17 s each).
+ * - lavapipe (llvmpipe: LLVM, invocations as 8 SIMD lanes): LLVM's compile time grows steeply
+ *   with the unrolled tile (one gemm pipeline: 4x4 0.4 s, 8x8 1.4 s, 16x16 6-9 s CPU) while
+ *   speed peaks at 4x4 in 8x8 workgroups (gemm 4096x256x256: 4x4 8.5, 8x8 5.9, 16x16 6.4
+ *   GFLOP/s from process CPU time; the workgroup-memory schedule 2-3).
+ * - GPUs: workgroup-memory tiles (not yet measured on one).
+ */
+const SWIFTSHADER: KindTiles = {
+  matmul: { schedule: 'registers', TM: 16, TN4: 4, WG_X: 4, WG_Y: 4, BK: 4 },
+  attention: { maxTQ: 16, regs: 64, KB: 4, WG: 4 },
+};
+export const TILES: Record<AdapterKind, KindTiles> = {
+  swiftshader: SWIFTSHADER,
+  // A CPU adapter we have not measured (WARP, ...) gets SwiftShader's choices.
+  cpu: SWIFTSHADER,
+  // Attention (413 queries x 64 keys, 8 heads of 32) on lavapipe, compile / steady CPU time:
+  // TQ 1 KB 1 1.6-2.0 s / 24-27 ms, TQ 2 KB 1 4.4 s / 14 ms, TQ 1 KB 4 7-10 s / 28-53 ms,
+  // TQ 8 KB 4 (SwiftShader's) 36 s; the workgroup-memory schedule 43 s / 42 ms.
+  lavapipe: {
+    matmul: { schedule: 'registers', TM: 4, TN4: 1, WG_X: 8, WG_Y: 8, BK: 4 },
+    attention: { maxTQ: 1, regs: 64, KB: 1, WG: 64 },
+  },
+  // Only matmul is read for GPUs: attention has its own workgroup-memory schedule there.
+  gpu: { matmul: { schedule: 'tiled', TM: 4, TN4: 1, WG_X: 16, WG_Y: 16, BK: 16 }, attention: { maxTQ: 1, regs: 0, KB: 16, WG: 64 } },
+};
+
+/** The table entry kernels use: GPU schedules unless `cpuLike` (forced either way by `schedule`). */
+export function tilesFor(t: Tuning): KindTiles {
+  if (!t.cpuLike) return TILES.gpu;
+  return TILES[t.kind === 'gpu' ? 'cpu' : t.kind];
+}
+
+/** gemm/conv tiles for an M x N output: register tiles shrink to skinny outputs (no registers
+ *  for rows or columns that do not exist). */
+export function matmulTiles(t: Tuning, M: number, N: number): MatmulTiles {
+  const base = tilesFor(t).matmul;
+  if (base.schedule === 'tiled') return base;
+  const TM = [16, 8, 4, 1].find((v) => v <= base.TM && v <= M) ?? 1;
+  return { ...base, TM, TN4: Math.min(base.TN4, Math.ceil(N / 4)) };
+}
+
+/**
  * Kernel choices for a device: CPU adapters get register-blocked schedules unless `schedule` (or
  * env TRANS3DHEAD_SCHEDULE) forces one, which is how the GPU schedules are tested on CPU adapters.
  */
 export function tuningFor(ctx: GpuContext, schedule?: ScheduleChoice): Tuning {
-  const s = pickOption<ScheduleChoice>(schedule ? 'the schedule option' : 'TRANS3DHEAD_SCHEDULE', schedule ?? (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env.TRANS3DHEAD_SCHEDULE, SCHEDULE_CHOICES, 'auto');
+  const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env.TRANS3DHEAD_SCHEDULE;
+  const s = pickOption<ScheduleChoice>(schedule ? 'the schedule option' : 'TRANS3DHEAD_SCHEDULE', schedule ?? env, SCHEDULE_CHOICES, 'auto');
   // The DEVICE's limits: a device gets the spec defaults unless it asked for more, whatever the adapter offers.
   const l = ctx.device.limits;
   return {
+    kind: ctx.adapter.kind,
     cpuLike: s === 'auto' ? ctx.adapter.cpu : s === 'cpu',
-    adapter: ctx.adapter.kind as AdapterKind,
     maxWorkgroupStorage: l.maxComputeWorkgroupStorageSize,
     maxInvocations: l.maxComputeInvocationsPerWorkgroup,
     maxWorkgroupsPerDim: l.maxComputeWorkgroupsPerDimension,
     maxStorageBuffers: l.maxStorageBuffersPerShaderStage,
   };
-}
-
-/**
- * Tile shape of the matmul core (shaders/matmul.wgsl), shared by gemm and conv2d. `registers`:
- * TM x 4*TN4 outputs per invocation in registers, no workgroup memory (CPU adapters).
- * `tiled`: workgroup-memory tiles of (WG_Y*TM) x (WG_X*4*TN4) x BK (GPUs).
- */
-export interface MatmulTiles { schedule: 'registers' | 'tiled'; TM: number; TN4: number; WG_X: number; WG_Y: number; BK: number }
-
-/** The one tile table: default matmul tiles for an adapter and an M x N output. */
-export function matmulTiles(t: Tuning, M: number, N: number): MatmulTiles {
-  if (t.cpuLike) {
-    // SwiftShader (measured, ResNet-50 shapes, worker-thread CPU time on 2 cores): 16 rows x 16
-    // columns per invocation in 4x4 workgroups runs convs at 6.0-6.5 GFLOP/s against 4.1-4.5
-    // for 8x8 and 3.1-3.5 for 4x16 (GEMMs 25-35% faster than 8x8: more FMAs per gathered
-    // load); 16x32 and 32x16 gain under 5% but take 2-3x longer to compile (~10-17 s each).
-    // Smaller tiles for skinny outputs.
-    return { schedule: 'registers', TM: M >= 16 ? 16 : M >= 8 ? 8 : M >= 4 ? 4 : 1, TN4: Math.min(4, Math.ceil(N / 4)), WG_X: 4, WG_Y: 4, BK: 4 };
-  }
-  return { schedule: 'tiled', TM: 4, TN4: 1, WG_X: 16, WG_Y: 16, BK: 16 };
 }

@@ -2,6 +2,7 @@
 // items, heads and queries in one dispatch, reading Q/K/V as strided views of projection outputs.
 import source from '../../shaders/attention.wgsl';
 import { numel, type Graph, type Tensor, type Tuning } from '../graph/graph.ts';
+import { tilesFor } from '../graph/tuning.ts';
 import { kernel } from './kernel.ts';
 import { ceilDiv } from './wgsl.ts';
 
@@ -50,11 +51,13 @@ export function attentionTiles(t: Tuning, Lq: number, headDim: number): Attentio
   // tile), blocks of 4 keys, one SIMD group (4 lanes on SwiftShader) per workgroup. Measured on
   // SwiftShader (413 x 413, 8 heads of 32), GFLOP per CPU-second: TQ 16 3.5, TQ 8 2.7, TQ 4 1.8
   // (gemm 2.1); but SwiftShader's compile time grows faster than the tile (dh 32: TQ 8 ~2-9 s,
-  // TQ 16 ~3x that), so the tile is capped at 64 vec4 registers per array: TQ 8 for dh 32.
+  // TQ 16 ~3x that), so the tile is capped: 64 vec4 registers per array, TQ 8 for dh 32.
+  // lavapipe's LLVM compiles slowest of all: one query, one key per block (tile table, tuning.ts).
   if (t.cpuLike) {
+    const a = tilesFor(t).attention;
     let TQ = 1;
-    while (TQ < 16 && TQ * 2 <= Lq && TQ * 2 * dh4 <= 64) TQ *= 2;
-    return { tiled: false, TQ, KB: 4, WG: 4 };
+    while (TQ < a.maxTQ && TQ * 2 <= Lq && TQ * 2 * dh4 <= a.regs) TQ *= 2;
+    return { tiled: false, TQ, KB: a.KB, WG: a.WG };
   }
   // GPUs: one query per invocation; K and V blocks of KB rows in workgroup memory. (Not yet
   // measured on a GPU: no device was available when this was written.)

@@ -51,7 +51,8 @@ export interface ConvTiles extends MatmulTiles { splitK?: number }
 
 /** Default schedule for an adapter and GEMM shape (M output pixels, N channels, K = kh*kw*cin). */
 export function convTiles(t: Tuning, M: number, N: number, K: number): ConvTiles {
-  const base = matmulTiles(t, M, N);
+  // The adapter's row of the tile table (tuning.ts; shared with gemm).
+  const base: ConvTiles = matmulTiles(t, M, N);
   const tileM = base.TM * base.WG_Y, tileN = base.TN4 * 4 * base.WG_X;
   const groups = ceilDiv(M, tileM) * ceilDiv(N, tileN);
   // Fill the device: late ResNet stages (8x8 outputs) give a handful of tiles for K in the

@@ -38,6 +38,13 @@ export interface CreateModelOptions {
   limits?: LimitsMode;
   /** Kernel schedules: 'auto' (by adapter), or force 'cpu' / 'gpu' ones (default env TRANS3DHEAD_SCHEDULE). */
   schedule?: ScheduleChoice;
+  /**
+   * Compile every pipeline now (default true), by building and warming the graph of one
+   * crop-sized image: the first run then starts at once (on lavapipe, which compiles at the
+   * first dispatch, that is most of the start-up). Graphs for other image sizes and batch 1 reuse
+   * these pipelines.
+   */
+  warmUp?: boolean;
   /** Progress while loading: stage name and 0..1. */
   onProgress?: (stage: string, fraction: number) => void;
 }
@@ -119,8 +126,25 @@ export class Trans3DHead {
     const ctx = opts.device ?? await platform.getDevice({ adapter: opts.adapter, limits: opts.limits });
     // Validated (parseWeights) and packed once, here: graphs only reference the packed arrays.
     const weights = packNetwork(w.sd, w.config, flame);
-    return new Trans3DHead(platform, ctx, w.config, weights, flame, { weights: w.synthetic, flame: flame.synthetic }, tuningFor(ctx, opts.schedule));
+    const model = new Trans3DHead(platform, ctx, w.config, weights, flame, { weights: w.synthetic, flame: flame.synthetic }, tuningFor(ctx, opts.schedule));
+    if (opts.warmUp ?? true) {
+      progress('pipelines', 0);
+      const t0 = performance.now();
+      // Pipelines are cached per device by shader text, which does not depend on the image size.
+      try {
+        const { cg } = await model.build(w.config.image_size, w.config.image_size, 4, 1);
+        try { await cg.warm(); } finally { await cg.dispose(); }
+      } catch (e) {
+        await model.dispose();
+        throw e;
+      }
+      model.warmUpMs = performance.now() - t0;
+    }
+    return model;
   }
+
+  /** Time createModel spent compiling and warming the pipelines (0 with warmUp: false). */
+  warmUpMs = 0;
 
   /** The adapter, in one line (CPU adapters say so). */
   get adapter(): string { return describeAdapter(this.ctx.adapter); }
