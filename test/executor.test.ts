@@ -33,7 +33,7 @@ const tol = { atol: 1e-4, rtol: 1e-4 }; // LayerNorm outputs are O(1); errors co
 test('executor: warm() dispatches each pipeline once; the next run is still exact', async () => {
   const { g, ref } = await smallGraph(37, 48, 130);
   const cg = await CompiledGraph.create(await gpu(), g);
-  assert.is(cg.pipelineCount, 3);
+  assert.is(cg.pipelineCount, 2, 'fc1 and fc2 share one gemm pipeline (ReLU is a uniform), plus LayerNorm');
   await cg.warm();
   const x = randomArray(37 * 48, 7);
   assertClose((await cg.run({ x })).z, ref(x), tol, 'after warm');
