@@ -41,7 +41,8 @@ else {
   // decoder, and adapters.test's full model against SwiftShader).
   if (want('--lavapipe')) groups.push(['lavapipe', all.filter((f) => ADAPTER_SUITES.test(f) && !f.endsWith('attention.test.ts')), LAVAPIPE]);
   if (want('--torch')) groups.push(['torch on SwiftShader', all.filter((f) => f.endsWith('.torch.test.ts')), SWIFTSHADER]);
-  if (want('--browser')) groups.push(['browser', browser, {}]);
+  // Chromium runs on SwiftShader here: Node's side of the browser-equals-Node checks must too.
+  if (want('--browser')) groups.push(['browser (Chromium and Node on SwiftShader)', browser, SWIFTSHADER]);
 }
 
 function torchFixtures() {
