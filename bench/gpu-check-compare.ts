@@ -1,6 +1,5 @@
 // The GPU check's comparison of a result with the CPU adapter's (bench/gpu-check.ts): what
 // travels in .gpucheck/expected.json, and the tolerances. Kept apart so a test can exercise it.
-import type { AdapterReport } from '../src/platform/types.ts';
 import type { HeadResult } from '../src/model/trans3dhead.ts';
 
 // GPU vs CPU adapter, same weights and input. CI bounds each CPU adapter against PyTorch by the
@@ -11,11 +10,6 @@ export const TOLERANCES = { px: 0.1, params: 2e-3, rotation: 2e-3, poseDeg: 0.1,
 export const VERTEX_STRIDE = 50;
 
 const round = (xs: ArrayLike<number>) => Array.from(xs, (x) => Number(x.toPrecision(8)));
-
-/** CPU adapters: SwiftShader, lavapipe/llvmpipe, WARP. */
-export function isCpuAdapter(a: AdapterReport): boolean {
-  return a.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe|warp/i.test(`${a.vendor} ${a.architecture} ${a.device} ${a.description}`);
-}
 
 /** The subset of a result that travels: small, and enough to catch any wrong kernel. */
 export function summarise(r: HeadResult) {

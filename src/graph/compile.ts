@@ -94,7 +94,7 @@ export function bindGroupLayout(device: GPUDevice, shape: BindingShape): { group
 }
 
 /** Pipelines are cached per device by WGSL text + entry point + override constants + binding shape. */
-export function getPipeline(device: GPUDevice, shader: string, entryPoint: string, constants: Record<string, number> | undefined, shape: BindingShape, label: string): Promise<GPUComputePipeline> {
+function getPipeline(device: GPUDevice, shader: string, entryPoint: string, constants: Record<string, number> | undefined, shape: BindingShape, label: string): Promise<GPUComputePipeline> {
   const cache = deviceCache(device).pipelines;
   const layout = bindGroupLayout(device, shape).pipeline;
   const key = `${entryPoint}\n${JSON.stringify(constants ?? {})}\n${shape.inputs},${shape.outputs},${shape.uniform}\n${shader}`;
