@@ -199,6 +199,30 @@ def generate(seed=0):
     }
 
 
+def dynamic_contour(flame):
+    """A synthetic dynamic contour (FLAME's flame_dynamic_embedding.npy layout, as arrays):
+    79 yaw rows x 17 points, rows 0..39 for 0..39 degrees, 40..78 for -1..-39. Row 0 is the
+    frontal contour (landmarks 0..16); row k moves each point trunc(yaw / 5) quads around the
+    head and blends its barycentrics towards a corner by a weight distinct per row. Returns
+    dynamic_lmk_faces_idx (79, 17) int32 and dynamic_lmk_bary_coords (79, 17, 3) float32;
+    bit-identical to syntheticDynamicContour in src/model/synthetic-flame.ts."""
+    idx0 = np.asarray(flame["lmk_faces_idx"], dtype=np.int64)[:17]
+    b0 = np.asarray(flame["lmk_bary_coords"], dtype=np.float32)[:17].astype(np.float64)
+    tgt = np.full((17, 3), 0.1)
+    tgt[np.arange(17), np.arange(17) % 3] = 0.8
+    faces = np.zeros((79, 17), dtype=np.int64)
+    bary = np.zeros((79, 17, 3))
+    for k in range(79):
+        y = k if k <= 39 else 39 - k
+        shift = int(y / 5)
+        w = (y if y >= 0 else 0.5 - y) / 40
+        for i, (r, c) in enumerate(LMK_QUADS[:17]):
+            base = NUM_COLS + 2 * (r * NUM_COLS + c)
+            faces[k, i] = NUM_COLS + 2 * (r * NUM_COLS + (c + shift) % NUM_COLS) + (idx0[i] - base)
+        bary[k] = (1.0 - w) * b0 + w * tgt
+    return {"dynamic_lmk_faces_idx": faces.astype(np.int32), "dynamic_lmk_bary_coords": bary.astype(np.float32)}
+
+
 def checksums(flame):
     """sha256 of each canonical array's little-endian bytes (to check a port of generate())."""
     import hashlib

@@ -24,7 +24,7 @@ export interface FlameOutputs {
   projected: Tensor;
   /** [B, 3, 3] head rotation from the 6D parameters. */
   rotation: Tensor;
-  /** [B, 68, 3] when the FLAME carries the landmark embedding. */
+  /** [B, 68, 3] when the FLAME carries the landmark embedding (contour by yaw with the dynamic one). */
   landmarks3d?: Tensor;
 }
 
@@ -39,7 +39,7 @@ export function buildFlame(g: Graph, params: Tensor, flame: FlameArrays | Packed
     const { coef, xf, rotation } = flameJoints(g, params, w, opts.poses);
     const vPosed = flameBlend(g, coef, w, opts.blendTiles);
     const { vertices, projected } = flameSkin(g, vPosed, xf, w);
-    const landmarks3d = w.lmkVerts ? flameLandmarks(g, vertices, w) : undefined;
+    const landmarks3d = w.lmkVerts ? flameLandmarks(g, vertices, w, xf) : undefined;
     return { vertices, projected, rotation, landmarks3d };
   });
 }
