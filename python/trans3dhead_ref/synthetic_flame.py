@@ -368,9 +368,20 @@ def write_safetensors(path, flame, extra_metadata=None):
     safetensors_np.save(path, flame, meta)
 
 
-def load_published(pkl_path, embedding_path=None):
-    """generic_model.pkl (+ landmark embedding pickle) -> canonical arrays, as the converter
-    must do it: posedirs (V,3,36) -> (V*3,36) -> transposed; J_regressor densified."""
+def write_dynamic_embedding_npy(path, flame):
+    """FLAME's flame_dynamic_embedding.npy layout for `flame`'s dynamic contour
+    (dynamic_contour(flame) when it has none): np.save of a dict of Python lists, 79 arrays
+    (17,) of face indices and 79 arrays (17, 3) of barycentrics, one per yaw row."""
+    d = flame if "dynamic_lmk_faces_idx" in flame else dynamic_contour(flame)
+    table = {"lmk_face_idx": [np.asarray(r, np.int64) for r in d["dynamic_lmk_faces_idx"]],
+             "lmk_b_coords": [np.asarray(r, np.float64) for r in d["dynamic_lmk_bary_coords"]]}
+    np.save(path, np.array(table, dtype=object), allow_pickle=True)
+
+
+def load_published(pkl_path, embedding_path=None, dynamic_path=None):
+    """generic_model.pkl (+ landmark embedding pickle, + flame_dynamic_embedding.npy) ->
+    canonical arrays, as the converter must do it: posedirs (V,3,36) -> (V*3,36) ->
+    transposed; J_regressor densified; the dynamic contour as (79, 17) and (79, 17, 3)."""
     install_chumpy_stub()
     with open(pkl_path, "rb") as f:
         d = pickle.load(f, encoding="latin1")
@@ -393,4 +404,8 @@ def load_published(pkl_path, embedding_path=None):
             e = pickle.load(f, encoding="latin1")
         out["lmk_faces_idx"] = np.asarray(e["lmk_faces_idx"]).astype(np.int32)
         out["lmk_bary_coords"] = np.asarray(e["lmk_bary_coords"]).astype(np.float32)
+    if dynamic_path:
+        e = np.load(dynamic_path, allow_pickle=True, encoding="latin1")[()]
+        out["dynamic_lmk_faces_idx"] = np.asarray(e["lmk_face_idx"]).astype(np.int32)
+        out["dynamic_lmk_bary_coords"] = np.asarray(e["lmk_b_coords"]).astype(np.float32)
     return out
