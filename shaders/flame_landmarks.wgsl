@@ -2,11 +2,14 @@
 // (landmark, batch item). lmk holds each landmark's three vertex indices, bary their weights.
 // With the dynamic contour (DYNLMK), landmarks 0..16 come from the row of dynLmk/dynBary
 // (79 rows x 17 points x 3) picked by the head's yaw, as FLAME's dynamic landmark lookup does.
+// With PROJECTED, also their crop-pixel projection, as flame_skin projects the vertices.
 
 // Bindings and Params: declared in src/kernels/flame_lbs.ts.
 
-//#if DYNLMK
+//#if XF
 const XF4: u32 = 18u; // vec4s per item in xf: A_j rows (5 x 3), then R, s, t (see flame_skin)
+//#endif
+//#if DYNLMK
 const CONTOUR: u32 = 17u;
 
 // FLAME's yaw bin: M = R G_neck, the head's rotation in the image frame including the global
@@ -58,4 +61,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   out[o] = acc.x;
   out[o + 1u] = acc.y;
   out[o + 2u] = acc.z;
+//#if PROJECTED
+  // xf[17].yzw = s, tx, ty: projected = ((s * v + t) + 1) / 2 * 256.
+  let st = xf[b * XF4 + 17u];
+  let q = ((st.y * acc.xy + st.zw) + 1.0) / 2.0 * 256.0;
+  projected[(b * p.L + l) * 2u] = q.x;
+  projected[(b * p.L + l) * 2u + 1u] = q.y;
+//#endif
 }

@@ -7,13 +7,14 @@ import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
 import { buildFlame, type FlameArrays } from '../src/model/flame.ts';
 import { syntheticDynamicContour, syntheticFlame } from '../src/model/synthetic-flame.ts';
-import { flameLandmarks, flameWeights, packFlame, XF_STRIDE } from '../src/kernels/flame_lbs.ts';
+import { flameLandmarks, flameLandmarksProjected, flameWeights, packFlame, XF_STRIDE } from '../src/kernels/flame_lbs.ts';
 import { flameRef, type FlameRef } from './reference/flame.ts';
 import { assertClose, newGraph, rng, runGraph } from './helpers.ts';
 
 const NP = 413;
 // Vertices O(0.1) model units, f32 sums of ~440 terms: ~1e-7 errors; SPEC budget 1e-5.
 const TOL_V = { atol: 1e-5, rtol: 0 };
+const TOL_PX = { atol: 1e-3, rtol: 0 }; // SPEC's crop-pixel budget
 // WGSL's atan2 may be off by 4096 ulp (~6e-5 rad at these angles, 0.004 degrees): angles stay
 // 0.02 degrees away from a rounding edge so the GPU and the reference pick the same row.
 const EDGE_MARGIN = 0.02;
@@ -47,6 +48,7 @@ async function run(f: FlameArrays, params: Float32Array, poses?: Float32Array) {
   const g = await newGraph();
   const o = buildFlame(g, g.input('params', [B, NP]), f, { poses: poses && g.input('poses', [B, 12]) });
   g.output('landmarks3d', o.landmarks3d!);
+  g.output('landmarks3dProjected', o.landmarks3dProjected!);
   g.output('vertices', o.vertices);
   return runGraph(g, poses ? { params, poses } : { params });
 }
@@ -86,6 +88,7 @@ test('flame landmarks: contour row per item from the 6D rotation, across bins, a
   const out = await run(flame, params);
   assertClose(out.vertices, ref.vertices, TOL_V, 'vertices');
   assertClose(out.landmarks3d, ref.landmarks3d!, TOL_V, 'landmarks3d');
+  assertClose(out.landmarks3dProjected, ref.landmarks3dProjected!, TOL_PX, 'landmarks3d projected');
   // The contour really moved: a static FLAME's contour differs wherever the row is not 0.
   const stat = flameRef(staticFlame, params, angles.length).landmarks3d!;
   angles.forEach((y, b) => {
@@ -114,6 +117,7 @@ test('flame landmarks: global and neck poses turn the contour as FLAME does; pit
   assert.is(ref.yawRow![2], 39);
   const out = await run(flame, params, poses);
   assertClose(out.landmarks3d, ref.landmarks3d!, TOL_V, 'landmarks3d with poses');
+  assertClose(out.landmarks3dProjected, ref.landmarks3dProjected!, TOL_PX, 'landmarks3d projected, with poses');
 });
 
 test('flame_landmarks kernel on reference vertices and transforms; static FLAMEs unchanged; clear errors', async () => {
@@ -125,16 +129,23 @@ test('flame_landmarks kernel on reference vertices and transforms; static FLAMEs
   for (let b = 0; b < B; b++) {
     xf.set(ref.A.subarray(b * 60, b * 60 + 60), b * XF_STRIDE);
     xf.set(ref.rotation.subarray(b * 9, b * 9 + 9), b * XF_STRIDE + 60);
+    xf.set([Math.max(params[b * NP + 412] + 1, 1e-8), params[b * NP + 409], params[b * NP + 410]], b * XF_STRIDE + 69);
   }
   const g = await newGraph();
   const verts = g.input('verts', [B, flame.V, 3]);
   const w = flameWeights(g, packFlame(flame));
-  g.output('dyn', flameLandmarks(g, verts, w, g.input('xf', [B, XF_STRIDE])));
-  g.output('static', flameLandmarks(g, verts, flameWeights(g, packFlame(staticFlame))));
+  const xfIn = g.input('xf', [B, XF_STRIDE]);
+  g.output('dyn', flameLandmarks(g, verts, w, xfIn));
+  const sw = flameWeights(g, packFlame(staticFlame));
+  g.output('static', flameLandmarks(g, verts, sw));
+  const sp = flameLandmarksProjected(g, verts, sw, xfIn); // xf bound for the projection only
+  g.output('staticProjected', sp.projected);
   assert.throws(() => flameLandmarks(g, verts, w), /dynamic contour needs the transforms/);
   const out = await runGraph(g, { verts: Float32Array.from(ref.vertices), xf });
   assertClose(out.dyn, ref.landmarks3d!, { atol: 1e-7, rtol: 0 }, 'dynamic landmarks');
-  assertClose(out.static, flameRef(staticFlame, params, B).landmarks3d!, { atol: 1e-7, rtol: 0 }, 'static landmarks');
+  const sref = flameRef(staticFlame, params, B);
+  assertClose(out.static, sref.landmarks3d!, { atol: 1e-7, rtol: 0 }, 'static landmarks');
+  assertClose(out.staticProjected, sref.landmarks3dProjected!, { atol: 1e-4, rtol: 0 }, 'static landmarks projected');
   assert.throws(() => packFlame({ ...flame, lmkFacesIdx: undefined, lmkBaryCoords: undefined }), /needs both arrays and the 68-point/);
   assert.throws(() => packFlame({ ...flame, dynLmkFacesIdx: flame.dynLmkFacesIdx!.subarray(17) }), /dynamic_lmk_faces_idx has 1326 values, expected 1343/);
 });

@@ -62,7 +62,7 @@ const SKIN = kernel({
 });
 const LANDMARKS = kernel({
   name: 'flame_landmarks', source: landmarksSource,
-  inputs: { vertices: 'f32', lmk: 'u32', bary: 'f32', 'xf?': 'vec4f', 'dynLmk?': 'u32', 'dynBary?': 'f32' }, outputs: { out: 'f32' },
+  inputs: { vertices: 'f32', lmk: 'u32', bary: 'f32', 'xf?': 'vec4f', 'dynLmk?': 'u32', 'dynBary?': 'f32' }, outputs: { out: 'f32', 'projected?': 'f32' },
   uniforms: { V: 'u32', L: 'u32' },
 });
 
@@ -267,18 +267,33 @@ export function flameSkin(g: Graph, vPosed: Tensor, xf: Tensor, w: FlameWeights)
  * flameJoints) gives each item's head rotation and so its yaw row for landmarks 0..16.
  */
 export function flameLandmarks(g: Graph, vertices: Tensor, w: FlameWeights, xf?: Tensor): Tensor {
+  return addLandmarks(g, vertices, w, xf, false).landmarks3d;
+}
+
+/** The landmarks and their crop-pixel projection [B, L, 2] (the vertices' projection, from xf's s, t). */
+export function flameLandmarksProjected(g: Graph, vertices: Tensor, w: FlameWeights, xf: Tensor): { landmarks3d: Tensor; projected: Tensor } {
+  const { landmarks3d, projected } = addLandmarks(g, vertices, w, xf, true);
+  return { landmarks3d, projected: projected! };
+}
+
+function addLandmarks(g: Graph, vertices: Tensor, w: FlameWeights, xf: Tensor | undefined, project: boolean): { landmarks3d: Tensor; projected?: Tensor } {
   if (!w.lmkVerts || !w.lmkBary) throw new Error('flame: this FLAME has no landmark embedding');
   const { V } = w.packed;
   const B = vertices.shape[0];
   const L = w.lmkVerts.shape[0];
   const dynamic = w.dynVerts && w.dynBary;
-  if (dynamic && (!xf || numel(xf.shape) !== B * XF_STRIDE)) throw new Error(`flame landmarks: the dynamic contour needs the transforms [${B}, ${XF_STRIDE}] of flameJoints`);
+  if ((dynamic || project) && (!xf || numel(xf.shape) !== B * XF_STRIDE)) {
+    throw new Error(`flame landmarks: ${dynamic ? 'the dynamic contour' : 'the projection'} needs the transforms [${B}, ${XF_STRIDE}] of flameJoints`);
+  }
   const out = g.tensor('flame.landmarks3d', [B, L, 3]);
+  const projected = project ? g.tensor('flame.landmarks3d_projected', [B, L, 2]) : undefined;
+  const xfUsed = dynamic || project ? xf : undefined;
   LANDMARKS.add(g, 'flame.landmarks', {
-    inputs: dynamic ? { vertices, lmk: w.lmkVerts, bary: w.lmkBary, xf, dynLmk: w.dynVerts, dynBary: w.dynBary } : { vertices, lmk: w.lmkVerts, bary: w.lmkBary }, outputs: { out },
+    inputs: { vertices, lmk: w.lmkVerts, bary: w.lmkBary, xf: xfUsed, dynLmk: dynamic ? w.dynVerts : undefined, dynBary: dynamic ? w.dynBary : undefined },
+    outputs: { out, projected },
     uniforms: { V, L },
     workgroups: [ceilDiv(L, 64), B, 1],
     flops: B * L * 18,
   });
-  return out;
+  return { landmarks3d: out, projected };
 }

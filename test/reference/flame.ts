@@ -18,6 +18,7 @@ export interface FlameRef {
   vertices: Float64Array; // (B, V, 3)
   projected: Float64Array; // (B, V, 2)
   landmarks3d?: Float64Array; // (B, 68, 3)
+  landmarks3dProjected?: Float64Array; // (B, 68, 2) crop pixels, as projected
   /** (B) FLAME's yaw row of the dynamic contour, when the FLAME carries it. */
   yawRow?: Int32Array;
   /** (B) the unrounded angle (degrees) the row comes from. */
@@ -88,6 +89,7 @@ export function flameRef(flame: FlameArrays, params: ArrayLike<number>, B: numbe
     A: new Float64Array(B * 60), vPosed: new Float64Array(B * N), rotation: new Float64Array(B * 9),
     vertices: new Float64Array(B * N), projected: new Float64Array(B * V * 2),
     landmarks3d: flame.lmkFacesIdx ? new Float64Array(B * 68 * 3) : undefined,
+    landmarks3dProjected: flame.lmkFacesIdx ? new Float64Array(B * 68 * 2) : undefined,
     yawRow: flame.dynLmkFacesIdx ? new Int32Array(B) : undefined,
     yawDegrees: flame.dynLmkFacesIdx ? new Float64Array(B) : undefined,
   };
@@ -178,6 +180,7 @@ export function flameRef(flame: FlameArrays, params: ArrayLike<number>, B: numbe
           let acc = 0;
           for (let i = 0; i < 3; i++) acc += bc[i] * out.vertices[b * N + flame.faces[f * 3 + i] * 3 + c];
           out.landmarks3d[(b * 68 + l) * 3 + c] = acc;
+          if (c < 2) out.landmarks3dProjected![(b * 68 + l) * 2 + c] = ((s * acc + (c === 0 ? tx : ty)) + 1) / 2 * 256;
         }
       }
     }
