@@ -249,6 +249,13 @@ def flame_fixtures():
     buf = io.BytesIO()
     np.save(buf, dyn, allow_pickle=True)
     write('flame_dynamic_embedding.npy', buf.getvalue())
+    # The published file holds Python lists of per-row arrays (79 of (17,) and 79 of (17, 3)).
+    buf = io.BytesIO()
+    np.save(buf, {k: list(v) for k, v in dyn.items()}, allow_pickle=True)
+    write('flame_dynamic_embedding_lists.npy', buf.getvalue())
+    buf = io.BytesIO()  # malformed: rows of different lengths
+    np.save(buf, {'lmk_face_idx': [np.zeros(17, np.int64), np.zeros(16, np.int64)], 'lmk_b_coords': [np.full((17, 3), 1 / 3)] * 2}, allow_pickle=True)
+    write('flame_dynamic_embedding_ragged.npy', buf.getvalue())
 
     lmk_idx = np.concatenate([dyn['lmk_face_idx'][0], static['lmk_face_idx']])
     lmk_bary = np.concatenate([dyn['lmk_b_coords'][0], static['lmk_b_coords']])
@@ -257,6 +264,7 @@ def flame_fixtures():
         'J_regressor': jreg.ravel().tolist(), 'weights': weights.ravel().tolist(), 'parents': parents.tolist(),
         'faces': faces.ravel().tolist(), 'V': V, 'F': F, 'J': J, 'K': K,
         'lmk_faces_idx': lmk_idx.tolist(), 'lmk_bary_coords': lmk_bary.ravel().tolist(),
+        'dynamic_lmk_faces_idx': dyn['lmk_face_idx'].ravel().tolist(), 'dynamic_lmk_bary_coords': dyn['lmk_b_coords'].ravel().tolist(),
     }
     with open(os.path.join(OUT, 'flame_expected.json'), 'w') as f:
         json.dump(expected, f)

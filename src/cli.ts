@@ -153,7 +153,7 @@ async function convertFlame({ pos, many }: Args): Promise<void> {
   const landmarks = await Promise.all((many('flame-landmarks') ?? []).map(async (f) => ({ bytes: new Uint8Array(await readFile(f)), file: f })));
   const flame = readFlame(new Uint8Array(await readFile(pos[0])), pos[0], { landmarks });
   await writeAtomic(pos[1], flameToSafetensors(flame));
-  process.stdout.write(`wrote ${pos[1]}: V=${flame.V} F=${flame.F} components=${flame.nShapedirs}${flame.lmkFacesIdx ? ', 68 landmarks' : ''}${flame.synthetic ? ' (synthetic)' : ''}\n`);
+  process.stdout.write(`wrote ${pos[1]}: V=${flame.V} F=${flame.F} components=${flame.nShapedirs}${flame.lmkFacesIdx ? ', 68 landmarks' : ''}${flame.dynLmkFacesIdx ? ` (contour by yaw: ${flame.dynLmkFacesIdx.length / 17} bins)` : ''}${flame.synthetic ? ' (synthetic)' : ''}\n`);
 }
 
 export async function main(argv: string[]): Promise<number> {

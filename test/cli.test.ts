@@ -4,7 +4,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { readSafetensors } from '../src/io/safetensors.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -49,6 +50,22 @@ test('help and the usage: -h/--help exit 0, no command exits 2', () => {
   const r = cli();
   assert.is(r.status, 2);
   assert.match(r.stdout, /trans3dhead run <image\.\.\.>/);
+});
+
+test('convert-flame: the published static + dynamic embeddings (dict of per-yaw lists) go into the FLAME file; a ragged contour is a clear error', () => {
+  const dir = mkdtempSync(join(tmpdir(), 't3dh-cli-flame-'));
+  const out = join(dir, 'flame.safetensors');
+  const io = (f: string) => `test/fixtures/io/${f}`;
+  const r = cli('convert-flame', io('flame_fake.pkl'), out, '--flame-landmarks', io('flame_static_embedding.pkl'), '--flame-landmarks', io('flame_dynamic_embedding_lists.npy'));
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stdout, /68 landmarks \(contour by yaw: 79 bins\)/);
+  const t = readSafetensors(new Uint8Array(readFileSync(out)), out).tensors;
+  assert.equal(t.get('dynamic_lmk_faces_idx')!.shape, [79, 17]);
+  assert.equal(t.get('dynamic_lmk_bary_coords')!.shape, [79, 17, 3]);
+  const bad = cli('convert-flame', io('flame_fake.pkl'), join(dir, 'bad.safetensors'), '--flame-landmarks', io('flame_static_embedding.pkl'), '--flame-landmarks', io('flame_dynamic_embedding_ragged.npy'));
+  assert.is(bad.status, 1, bad.stderr);
+  assert.match(bad.stderr, /flame_dynamic_embedding_ragged\.npy \[lmk_face_idx\[1\]\]: landmark embedding rows differ in shape/);
+  assert.not.ok(existsSync(join(dir, 'bad.safetensors')));
 });
 
 test.run();

@@ -81,7 +81,7 @@ test('flameToSafetensors round trip keeps arrays, landmarks, synthetic flag; 68-
   assert.is(b.synthetic, true);
   const c = readFlame(fixture('flame_fake.npz'), 'f.npz', { landmarks: [{ bytes, file: 'flame.safetensors' }] });
   checkArrays(c, true);
-  const noLmk = readFlame(flameToSafetensors({ ...a, lmkFacesIdx: undefined, lmkBaryCoords: undefined }));
+  const noLmk = readFlame(flameToSafetensors({ ...a, lmkFacesIdx: undefined, lmkBaryCoords: undefined, dynLmkFacesIdx: undefined, dynLmkBaryCoords: undefined }));
   assert.is(noLmk.lmkFacesIdx, undefined);
   assert.is(noLmk.synthetic, false);
   throwsWFE(() => flameToSafetensors({ ...a, weights: new Float32Array(3) }), '[weights]', 'wrong length');
@@ -111,6 +111,56 @@ test('shape and content errors name the key and the expected shape', () => {
   throwsWFE(() => readFlame(variant(() => {}, { format: 'something-else' }), f), '__metadata__.format', 'trans3dhead-flame');
   throwsWFE(() => readFlame(new TextEncoder().encode('hello world'), 'x.obj'), 'x.obj', 'unrecognised FLAME file format');
   throwsWFE(() => readFlame(new Uint8Array([0x80, 2, 0x5d, 0x2e]), 'l.pkl'), 'l.pkl', 'does not hold a dict');
+});
+
+test('landmarks: the published dynamic contour (.npy of a dict of per-yaw lists) keeps all 79 rows through convert-flame', () => {
+  const [stat] = landmarkFiles();
+  const lists = { bytes: fixture('flame_dynamic_embedding_lists.npy'), file: 'flame_dynamic_embedding.npy' };
+  const a = readFlame(fixture('flame_fake.pkl'), 'generic_model.pkl', { landmarks: [stat!, lists] });
+  checkArrays(a, true);
+  assert.equal([...a.dynLmkFacesIdx!], want.dynamic_lmk_faces_idx);
+  same(a.dynLmkBaryCoords!, want.dynamic_lmk_bary_coords!, 'dynamic_lmk_bary_coords');
+  // The (79, 17) array layout reads the same.
+  const b = readFlame(fixture('flame_fake.pkl'), 'generic_model.pkl', { landmarks: landmarkFiles() });
+  assert.equal([...b.dynLmkFacesIdx!], want.dynamic_lmk_faces_idx);
+  // convert-flame: our safetensors carries dynamic_lmk_faces_idx (79, 17) and dynamic_lmk_bary_coords (79, 17, 3).
+  const bytes = flameToSafetensors(a);
+  const st = readSafetensors(bytes);
+  assert.equal(st.tensors.get('dynamic_lmk_faces_idx')!.shape, [79, 17]);
+  assert.equal(st.tensors.get('dynamic_lmk_bary_coords')!.shape, [79, 17, 3]);
+  const c = readFlame(bytes, 'flame.safetensors');
+  checkArrays(c, true);
+  assert.equal([...c.dynLmkFacesIdx!], want.dynamic_lmk_faces_idx);
+  same(c.dynLmkBaryCoords!, want.dynamic_lmk_bary_coords!, 'round trip dynamic_lmk_bary_coords');
+  // Static-only files carry no table.
+  assert.is(readFlame(flameToSafetensors({ ...a, dynLmkFacesIdx: undefined, dynLmkBaryCoords: undefined })).dynLmkFacesIdx, undefined);
+  throwsWFE(() => flameToSafetensors({ ...a, dynLmkBaryCoords: undefined }), 'dynamic contour needs');
+  throwsWFE(() => flameToSafetensors({ ...a, dynLmkFacesIdx: a.dynLmkFacesIdx!.subarray(17) }), '[dynLmkFacesIdx]', 'wrong length');
+});
+
+test('landmarks: malformed dynamic contours get clear errors', () => {
+  const [stat] = landmarkFiles();
+  const ragged = { bytes: fixture('flame_dynamic_embedding_ragged.npy'), file: 'ragged.npy' };
+  throwsWFE(() => readFlame(fixture('flame_fake.pkl'), 'm.pkl', { landmarks: [stat!, ragged] }), 'ragged.npy', '[lmk_face_idx[1]]', 'rows differ in shape', '[17]', '[16]');
+  const a = readFlame(fixture('flame_fake.pkl'), 'm.pkl', { landmarks: landmarkFiles() });
+  const edit = (fn: (m: Map<string, WritableTensor>) => void) => {
+    const m = new Map<string, WritableTensor>(readSafetensors(flameToSafetensors(a)).tensors);
+    fn(m);
+    return writeSafetensors(m, { format: 'trans3dhead-flame', synthetic: 'false' });
+  };
+  const f = 'dyn.safetensors';
+  throwsWFE(() => readFlame(edit((m) => {
+    m.set('dynamic_lmk_faces_idx', { shape: [78, 17], data: new Int32Array(78 * 17) });
+    m.set('dynamic_lmk_bary_coords', { shape: [78, 17, 3], data: new Float32Array(78 * 51) });
+  }), f), f, 'wrong number of yaw rows', '79 rows', '78 rows');
+  const badIdx = Int32Array.from(a.dynLmkFacesIdx!);
+  badIdx[50 * 17 + 3] = want.F;
+  throwsWFE(() => readFlame(edit((m) => m.set('dynamic_lmk_faces_idx', { shape: [79, 17], data: badIdx })), f), '[dynamic_lmk_faces_idx]', 'face index out of range', `element ${50 * 17 + 3}`);
+  const nan = Float32Array.from(a.dynLmkBaryCoords!);
+  nan[78 * 51] = NaN;
+  throwsWFE(() => readFlame(edit((m) => m.set('dynamic_lmk_bary_coords', { shape: [79, 17, 3], data: nan })), f), '[dynamic_lmk_bary_coords]', 'NaN');
+  throwsWFE(() => readFlame(edit((m) => m.delete('dynamic_lmk_bary_coords')), f), '[dynamic_lmk_bary_coords]', 'incomplete');
+  throwsWFE(() => readFlame(edit((m) => m.set('dynamic_lmk_bary_coords', { shape: [79, 16, 3], data: new Float32Array(79 * 48) })), f), 'wrong shape', '[79, 17]', '[79, 16, 3]');
 });
 
 function npy(header: string, data: Uint8Array, major = 1): Uint8Array {

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import * as assert from 'uvu/assert';
 import { readSafetensors } from '../src/io/safetensors.ts';
 import type { HeadResult } from '../src/model/trans3dhead.ts';
+import { cropToImage } from '../src/kernels/preprocess.ts';
 
 export function expected(dir: string): Map<string, Float32Array> {
   const file = `${dir}/expected.safetensors`;
@@ -47,6 +48,18 @@ export function assertMatches(r: HeadResult, exp: Map<string, Float32Array>, pre
   for (const [name, got, key, n, tol] of checks) {
     const d = maxAbsDiff(got, sl(key, n));
     assert.ok(d <= tol, `${label}: ${name} max |diff| ${d.toExponential(3)} > ${tol}`);
+  }
+  const lm3 = r.landmarks3d;
+  if (lm3) {
+    // Their projection is the vertices' (SPEC section 6), then the crop's map to the image.
+    const got = r.projectedLandmarks3dCrop!, img = r.projectedLandmarks3d!, s = Math.max(r.scale + 1, 1e-8);
+    assert.ok(got && img && got.length === 136 && img.length === 136, `${label}: projectedLandmarks3d with landmarks3d`);
+    for (let l = 0; l < 68; l++) {
+      const want = [0, 1].map((c) => ((s * lm3[l * 3 + c] + r.translation[c]) + 1) / 2 * 256);
+      const wantImg = cropToImage(r.crop, got[l * 2], got[l * 2 + 1]);
+      assert.ok(maxAbsDiff(got.subarray(l * 2, l * 2 + 2), want) <= 1e-3, `${label}: projectedLandmarks3dCrop ${l}`);
+      assert.ok(maxAbsDiff(img.subarray(l * 2, l * 2 + 2), wantImg) <= 1e-3, `${label}: projectedLandmarks3d ${l}`);
+    }
   }
   if (exp.has(prefix + 'pose')) {
     const p = sl('pose', 3);

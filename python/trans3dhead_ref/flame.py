@@ -88,6 +88,37 @@ def pose_angles(R):
     return np.array(out)
 
 
+def rot_mat_to_euler(rot_mats):
+    """FLAME's (smplx's) angle about y of (N, 3, 3) rotations: atan2(-R20, sqrt(R00^2 + R10^2))."""
+    sy = torch.sqrt(rot_mats[:, 0, 0] * rot_mats[:, 0, 0] + rot_mats[:, 1, 0] * rot_mats[:, 1, 0])
+    return torch.atan2(-rot_mats[:, 2, 0], sy)
+
+
+# Image frame (x right, y down, z away) -> FLAME's frame (y up, face towards +z).
+IMAGE_TO_FLAME = torch.diag(torch.tensor([1.0, -1.0, -1.0]))
+
+
+def dynamic_contour_rows(rotation, global_pose=None, neck_pose=None):
+    """Row of FLAME's dynamic contour table (79 yaw bins) per item, as FLAME_PyTorch's
+    _find_dynamic_lmk_idx_and_bcoords picks it, for our head rotation: the relative rotation of
+    the neck chain (R_global R_neck, Rodrigues as smplx) is composed with the 6D rotation R
+    (image frame) and brought to FLAME's frame, M = diag(1, -1, -1) R R_global R_neck;
+    y = round(clamp(-angle_y(M) in degrees, max=39)); rows 0..39 for y >= 0, 39 - y for
+    -39 <= y < 0, 78 below. rotation (B, 3, 3); poses (B, 3) axis-angle or None (zero)."""
+    b = rotation.shape[0]
+    zeros = rotation.new_zeros(b, 3)
+    chain = [neck_pose if neck_pose is not None else zeros, global_pose if global_pose is not None else zeros]
+    rel = torch.eye(3, dtype=rotation.dtype, device=rotation.device).expand(b, 3, 3)
+    for aa in chain:  # FLAME's neck_kin_chain [neck, global]: rel = R_global @ (R_neck @ I)
+        rel = torch.bmm(batch_rodrigues(aa), rel)
+    M = IMAGE_TO_FLAME.to(rotation) @ torch.bmm(rotation, rel)
+    y = torch.round(torch.clamp(-rot_mat_to_euler(M) * 180.0 / np.pi, max=39)).to(dtype=torch.long)
+    neg_mask = y.lt(0).to(dtype=torch.long)
+    mask = y.lt(-39).to(dtype=torch.long)
+    neg_vals = mask * 78 + (1 - mask) * (39 - y)
+    return neg_mask * neg_vals + (1 - neg_mask) * y
+
+
 class FlameLayer(torch.nn.Module):
     """FLAME + DAD-3DNet's projection head, on canonical arrays (synthetic_flame.generate or
     synthetic_flame.load_published output)."""
@@ -106,13 +137,23 @@ class FlameLayer(torch.nn.Module):
         if "lmk_faces_idx" in flame:
             self.lmk_faces_idx = torch.tensor(np.asarray(flame["lmk_faces_idx"], dtype=np.int64))
             self.lmk_bary_coords = t("lmk_bary_coords")
+        # FLAME's dynamic contour (flame_dynamic_embedding.npy): (79, 17) faces and (79, 17, 3)
+        # barycentrics, one row per yaw bin, replacing landmarks 0..16 by the head's yaw.
+        self.dyn_faces_idx = self.dyn_bary_coords = None
+        if self.lmk_faces_idx is not None and "dynamic_lmk_faces_idx" in flame:
+            self.dyn_faces_idx = torch.tensor(np.asarray(flame["dynamic_lmk_faces_idx"], dtype=np.int64))
+            self.dyn_bary_coords = t("dynamic_lmk_bary_coords")
+            if self.dyn_faces_idx.shape != (79, 17) or self.dyn_bary_coords.shape != (79, 17, 3):
+                raise ValueError(f"dynamic contour: expected (79, 17) and (79, 17, 3), got "
+                                 f"{tuple(self.dyn_faces_idx.shape)} and {tuple(self.dyn_bary_coords.shape)}")
         self.n_shape, self.n_expr, self.image_size = n_shape, n_expr, image_size
 
     def forward(self, params, global_pose=None, neck_pose=None, eye_pose=None):
         """params (B, n_shape + n_expr + 13) raw network output. Optional poses (axis-angle):
         global (B,3), neck (B,3), eyes (B,6) (default zero, as DAD-3DNet). Returns crop-space
         results: vertices (B,V,3) = R v, projected (B,V,2) crop pixels, rotation (B,3,3),
-        landmarks3d (B,68,3) when the embedding is present, and the FLAME output before the
+        landmarks3d (B,68,3) when the embedding is present (0..16 by yaw row, contour_rows (B), with the
+        dynamic contour), and the FLAME output before the
         rotation, flame_vertices (after z += 0.05)."""
         b, o = params.shape[0], self.n_shape + self.n_expr
         zeros3 = params.new_zeros(b, 3)
@@ -132,6 +173,13 @@ class FlameLayer(torch.nn.Module):
         projected = ((s * vertices + t) + 1.0) / 2.0 * self.image_size
         out = {"flame_vertices": v, "vertices": vertices, "projected": projected[..., :2], "rotation": R}
         if self.lmk_faces_idx is not None:
-            tri = vertices[:, self.faces[self.lmk_faces_idx]]  # (B, 68, 3 corners, 3)
-            out["landmarks3d"] = torch.einsum("blfi,lf->bli", tri, self.lmk_bary_coords.to(vertices))
+            idx = self.lmk_faces_idx.expand(b, -1)
+            bary = self.lmk_bary_coords.to(vertices).expand(b, -1, -1)
+            if self.dyn_faces_idx is not None:
+                rows = dynamic_contour_rows(R, global_pose, neck_pose)
+                out["contour_rows"] = rows
+                idx = torch.cat([self.dyn_faces_idx[rows], idx[:, 17:]], 1)
+                bary = torch.cat([self.dyn_bary_coords.to(vertices)[rows], bary[:, 17:]], 1)
+            tri = vertices[torch.arange(b)[:, None, None], self.faces[idx]]  # (B, 68, 3 corners, 3)
+            out["landmarks3d"] = torch.einsum("blfi,blf->bli", tri, bary)
         return out

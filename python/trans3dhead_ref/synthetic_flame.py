@@ -199,6 +199,30 @@ def generate(seed=0):
     }
 
 
+def dynamic_contour(flame):
+    """A synthetic dynamic contour (FLAME's flame_dynamic_embedding.npy layout, as arrays):
+    79 yaw rows x 17 points, rows 0..39 for 0..39 degrees, 40..78 for -1..-39. Row 0 is the
+    frontal contour (landmarks 0..16); row k moves each point trunc(yaw / 5) quads around the
+    head and blends its barycentrics towards a corner by a weight distinct per row. Returns
+    dynamic_lmk_faces_idx (79, 17) int32 and dynamic_lmk_bary_coords (79, 17, 3) float32;
+    bit-identical to syntheticDynamicContour in src/model/synthetic-flame.ts."""
+    idx0 = np.asarray(flame["lmk_faces_idx"], dtype=np.int64)[:17]
+    b0 = np.asarray(flame["lmk_bary_coords"], dtype=np.float32)[:17].astype(np.float64)
+    tgt = np.full((17, 3), 0.1)
+    tgt[np.arange(17), np.arange(17) % 3] = 0.8
+    faces = np.zeros((79, 17), dtype=np.int64)
+    bary = np.zeros((79, 17, 3))
+    for k in range(79):
+        y = k if k <= 39 else 39 - k
+        shift = int(y / 5)
+        w = (y if y >= 0 else 0.5 - y) / 40
+        for i, (r, c) in enumerate(LMK_QUADS[:17]):
+            base = NUM_COLS + 2 * (r * NUM_COLS + c)
+            faces[k, i] = NUM_COLS + 2 * (r * NUM_COLS + (c + shift) % NUM_COLS) + (idx0[i] - base)
+        bary[k] = (1.0 - w) * b0 + w * tgt
+    return {"dynamic_lmk_faces_idx": faces.astype(np.int32), "dynamic_lmk_bary_coords": bary.astype(np.float32)}
+
+
 def checksums(flame):
     """sha256 of each canonical array's little-endian bytes (to check a port of generate())."""
     import hashlib
@@ -344,9 +368,20 @@ def write_safetensors(path, flame, extra_metadata=None):
     safetensors_np.save(path, flame, meta)
 
 
-def load_published(pkl_path, embedding_path=None):
-    """generic_model.pkl (+ landmark embedding pickle) -> canonical arrays, as the converter
-    must do it: posedirs (V,3,36) -> (V*3,36) -> transposed; J_regressor densified."""
+def write_dynamic_embedding_npy(path, flame):
+    """FLAME's flame_dynamic_embedding.npy layout for `flame`'s dynamic contour
+    (dynamic_contour(flame) when it has none): np.save of a dict of Python lists, 79 arrays
+    (17,) of face indices and 79 arrays (17, 3) of barycentrics, one per yaw row."""
+    d = flame if "dynamic_lmk_faces_idx" in flame else dynamic_contour(flame)
+    table = {"lmk_face_idx": [np.asarray(r, np.int64) for r in d["dynamic_lmk_faces_idx"]],
+             "lmk_b_coords": [np.asarray(r, np.float64) for r in d["dynamic_lmk_bary_coords"]]}
+    np.save(path, np.array(table, dtype=object), allow_pickle=True)
+
+
+def load_published(pkl_path, embedding_path=None, dynamic_path=None):
+    """generic_model.pkl (+ landmark embedding pickle, + flame_dynamic_embedding.npy) ->
+    canonical arrays, as the converter must do it: posedirs (V,3,36) -> (V*3,36) ->
+    transposed; J_regressor densified; the dynamic contour as (79, 17) and (79, 17, 3)."""
     install_chumpy_stub()
     with open(pkl_path, "rb") as f:
         d = pickle.load(f, encoding="latin1")
@@ -369,4 +404,8 @@ def load_published(pkl_path, embedding_path=None):
             e = pickle.load(f, encoding="latin1")
         out["lmk_faces_idx"] = np.asarray(e["lmk_faces_idx"]).astype(np.int32)
         out["lmk_bary_coords"] = np.asarray(e["lmk_bary_coords"]).astype(np.float32)
+    if dynamic_path:
+        e = np.load(dynamic_path, allow_pickle=True, encoding="latin1")[()]
+        out["dynamic_lmk_faces_idx"] = np.asarray(e["lmk_face_idx"]).astype(np.int32)
+        out["dynamic_lmk_bary_coords"] = np.asarray(e["lmk_b_coords"]).astype(np.float32)
     return out

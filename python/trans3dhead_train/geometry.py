@@ -68,9 +68,12 @@ def normalize_to_cube(v):
 
 
 class LandmarkEmbedding:
-    """68 points on a mesh: face index and barycentric coordinates per landmark."""
+    """68 points on a mesh: face index and barycentric coordinates per landmark; optionally
+    FLAME's dynamic contour, (79, 17) faces and (79, 17, 3) barycentrics, one row per yaw bin
+    (flame_dynamic_embedding.npy). `idx[:17]` is that table's row 0 (zero pose): the points
+    DAD-3DHeads' get_68_landmarks defines, and what `points` returns without `rows`."""
 
-    def __init__(self, faces, lmk_faces_idx, lmk_bary_coords):
+    def __init__(self, faces, lmk_faces_idx, lmk_bary_coords, dyn_faces_idx=None, dyn_bary_coords=None):
         self.faces = np.asarray(faces, dtype=np.int64)
         self.idx = np.asarray(lmk_faces_idx, dtype=np.int64).reshape(-1)
         self.bary = np.asarray(lmk_bary_coords, dtype=np.float64).reshape(-1, 3)
@@ -78,14 +81,43 @@ class LandmarkEmbedding:
             raise ValueError(f"landmark embedding has {len(self.idx)} faces / {len(self.bary)} barycentric rows; need 68")
         if self.idx.max() >= len(self.faces) or self.idx.min() < 0:
             raise ValueError(f"landmark embedding refers to face {self.idx.max()}, the mesh has {len(self.faces)}")
+        self.dyn_idx = self.dyn_bary = None
+        if dyn_faces_idx is not None:
+            self.dyn_idx = np.asarray(dyn_faces_idx, dtype=np.int64)
+            self.dyn_bary = np.asarray(dyn_bary_coords, dtype=np.float64)
+            if self.dyn_idx.shape != (79, 17) or self.dyn_bary.shape != (79, 17, 3):
+                raise ValueError(f"dynamic contour embedding: expected (79, 17) faces and (79, 17, 3) barycentrics "
+                                 f"(one row per yaw degree, -39..39), got {self.dyn_idx.shape} and {self.dyn_bary.shape}")
+            if self.dyn_idx.max() >= len(self.faces) or self.dyn_idx.min() < 0:
+                raise ValueError(f"dynamic contour embedding refers to face {self.dyn_idx.max()}, the mesh has {len(self.faces)}")
 
-    def points(self, vertices):
-        """(..., V, 3) array or tensor -> (..., 68, 3)."""
-        tri = self.faces[self.idx]  # (68, 3)
+    def contour_rows(self, rotation, global_pose=None, neck_pose=None):
+        """FLAME's yaw row per item for image-frame head rotations (B, 3, 3) (tensors), as
+        trans3dhead_ref.flame.dynamic_contour_rows (and the engine's landmarks3d) pick it."""
+        from trans3dhead_ref.flame import dynamic_contour_rows
+        return dynamic_contour_rows(rotation, global_pose, neck_pose)
+
+    def points(self, vertices, rows=None):
+        """(..., V, 3) array or tensor -> (..., 68, 3). `rows` (B,) (e.g. from contour_rows) picks
+        each item's contour from the dynamic table for vertices (B, V, 3); without it, row 0."""
+        idx, bary = self.idx, self.bary
+        if rows is not None:
+            if self.dyn_idx is None:
+                raise ValueError("contour rows given, but this embedding has no dynamic contour table "
+                                 "(pass flame_dynamic_embedding.npy)")
+            rows = np.asarray(rows.cpu() if torch.is_tensor(rows) else rows, dtype=np.int64).reshape(-1)
+            n = len(rows)
+            idx = np.concatenate([self.dyn_idx[rows], np.broadcast_to(self.idx[17:], (n, 51))], 1)      # (B, 68)
+            bary = np.concatenate([self.dyn_bary[rows], np.broadcast_to(self.bary[17:], (n, 51, 3))], 1)  # (B, 68, 3)
+        tri = self.faces[idx]  # (68, 3) or (B, 68, 3)
         if torch.is_tensor(vertices):
-            b = torch.as_tensor(self.bary, dtype=vertices.dtype, device=vertices.device)
-            return (vertices[..., torch.as_tensor(tri, device=vertices.device), :] * b[..., None]).sum(-2)
-        return (np.asarray(vertices)[..., tri, :] * self.bary[..., None]).sum(-2)
+            b = torch.as_tensor(bary, dtype=vertices.dtype, device=vertices.device)
+            t = torch.as_tensor(tri, device=vertices.device)
+            g = vertices[..., t, :] if rows is None else vertices[torch.arange(len(t), device=vertices.device)[:, None, None], t]
+            return (g * b[..., None]).sum(-2)
+        v = np.asarray(vertices)
+        g = v[..., tri, :] if rows is None else v[np.arange(len(tri))[:, None, None], tri]
+        return (g * bary[..., None]).sum(-2)
 
 
 def _load_pickle(path):
@@ -100,11 +132,13 @@ def load_landmark_embedding(faces, path=None, dynamic_path=None, flame=None):
     - `path` with 51 entries (DAD-3DHeads' flame_static_embedding.pkl) plus `dynamic_path`
       (flame_dynamic_embedding.npy): the 17 contour points of the dynamic table's first row,
       the row FLAME picks at zero neck/global pose, then the 51: what DAD-3DHeads'
-      `get_68_landmarks` computes;
-    - `flame`: canonical FLAME arrays that carry `lmk_faces_idx`/`lmk_bary_coords`."""
+      `get_68_landmarks` computes; the whole (79-row) table is kept for `points(..., rows)`;
+    - `flame`: canonical FLAME arrays that carry `lmk_faces_idx`/`lmk_bary_coords` (and
+      `dynamic_lmk_faces_idx`/`dynamic_lmk_bary_coords` when they have the contour table)."""
     if path is None:
         if flame is not None and "lmk_faces_idx" in flame:
-            return LandmarkEmbedding(faces, flame["lmk_faces_idx"], flame["lmk_bary_coords"])
+            return LandmarkEmbedding(faces, flame["lmk_faces_idx"], flame["lmk_bary_coords"],
+                                     flame.get("dynamic_lmk_faces_idx"), flame.get("dynamic_lmk_bary_coords"))
         raise ValueError("no 68-landmark embedding: pass the FLAME landmark embedding file "
                          "(landmark_embedding.pkl / .npz with 68 points, or DAD-3DHeads' "
                          "flame_static_embedding.pkl together with flame_dynamic_embedding.npy)")
@@ -132,9 +166,11 @@ def load_landmark_embedding(faces, path=None, dynamic_path=None, flame=None):
             raise ValueError(f"{path} has the 51 static landmarks only: also pass the dynamic contour "
                              "embedding (DAD-3DHeads' flame_dynamic_embedding.npy) for the 17 contour points")
         dyn = np.load(dynamic_path, allow_pickle=True, encoding="latin1")[()]
-        didx = np.asarray(dyn["lmk_face_idx"])[0].reshape(-1)
-        dbary = np.asarray(dyn["lmk_b_coords"])[0].reshape(-1, 3)
+        # The published file holds lists of per-row arrays; np.asarray stacks them.
+        table_idx, table_bary = np.asarray(dyn["lmk_face_idx"]), np.asarray(dyn["lmk_b_coords"])
+        didx, dbary = table_idx[0].reshape(-1), table_bary[0].reshape(-1, 3)
         idx, bary = np.concatenate([didx, idx]), np.concatenate([dbary, bary])
+        return LandmarkEmbedding(faces, idx, bary, table_idx, table_bary)
     return LandmarkEmbedding(faces, idx, bary)
 
 

@@ -103,6 +103,9 @@ def load_flame(d):
     else:
         flame = synthetic_flame.load_published(src)
     emb = load_landmark_embedding(flame["faces"], d["flame_landmarks"], d["flame_landmarks_dynamic"], flame=flame)
+    if emb.dyn_idx is not None:  # the FLAME layer's landmarks3d then turn the contour with the head, as the engine's
+        flame = dict(flame, lmk_faces_idx=emb.idx, lmk_bary_coords=emb.bary.astype(np.float32),
+                     dynamic_lmk_faces_idx=emb.dyn_idx, dynamic_lmk_bary_coords=emb.dyn_bary.astype(np.float32))
     return flame, emb
 
 

@@ -24,6 +24,14 @@ export interface FlameArrays {
   J: number;
   lmkFacesIdx?: Uint32Array; // (68)
   lmkBaryCoords?: Float32Array; // (68, 3)
+  /**
+   * The yaw-dependent face contour (flame_dynamic_embedding.npy): (79, 17) face indices and
+   * (79, 17, 3) barycentric weights, one row per yaw bin (row k: k degrees for k = 0..39, then
+   * rows 40..78: -1..-39 degrees). When present, landmarks 0..16 are taken from the row of the
+   * head's yaw (FLAME's dynamic lookup) instead of lmkFacesIdx/lmkBaryCoords' rows 0..16.
+   */
+  dynLmkFacesIdx?: Uint32Array;
+  dynLmkBaryCoords?: Float32Array;
   synthetic: boolean;
 }
 
@@ -39,6 +47,9 @@ export interface FlameReadOptions {
 
 export const FLAME_FORMAT = 'trans3dhead-flame';
 const N_LANDMARKS = 68;
+/** FLAME's dynamic contour: 17 points, one row per whole degree of yaw in [-39, 39]. */
+export const N_CONTOUR = 17;
+export const N_YAW_BINS = 79;
 
 interface Arr {
   shape: number[];
@@ -117,6 +128,10 @@ export function readFlame(bytes: Uint8Array, file = '<memory>', opts: FlameReadO
     const lm = combineLandmarks(sets, opts.landmarks?.map((s) => s.file).join(' + ') || file);
     out.lmkFacesIdx = lm.idx;
     out.lmkBaryCoords = lm.bary;
+    if (lm.dynIdx) {
+      out.dynLmkFacesIdx = lm.dynIdx;
+      out.dynLmkBaryCoords = lm.dynBary;
+    }
   }
   return out;
 }
@@ -151,6 +166,13 @@ export function flameToSafetensors(a: FlameArrays): Uint8Array {
     check('lmkBaryCoords', a.lmkBaryCoords, n * 3);
     t.set('lmk_faces_idx', { shape: [n], data: Int32Array.from(a.lmkFacesIdx) });
     t.set('lmk_bary_coords', { shape: [n, 3], data: a.lmkBaryCoords });
+  }
+  if (a.dynLmkFacesIdx || a.dynLmkBaryCoords) {
+    if (!a.dynLmkFacesIdx || !a.dynLmkBaryCoords || !a.lmkFacesIdx) fail(file, 'the dynamic contour needs dynLmkFacesIdx, dynLmkBaryCoords and the 68-point embedding');
+    check('dynLmkFacesIdx', a.dynLmkFacesIdx, N_YAW_BINS * N_CONTOUR);
+    check('dynLmkBaryCoords', a.dynLmkBaryCoords, N_YAW_BINS * N_CONTOUR * 3);
+    t.set('dynamic_lmk_faces_idx', { shape: [N_YAW_BINS, N_CONTOUR], data: Int32Array.from(a.dynLmkFacesIdx) });
+    t.set('dynamic_lmk_bary_coords', { shape: [N_YAW_BINS, N_CONTOUR, 3], data: a.dynLmkBaryCoords });
   }
   return writeSafetensors(t, { format: FLAME_FORMAT, synthetic: a.synthetic ? 'true' : 'false' });
 }
@@ -271,10 +293,11 @@ function toParents(d: Float64Array, file: string, key: string): Int32Array {
 }
 
 interface LandmarkSet {
-  idx: Uint32Array;
-  bary: Float32Array;
+  idx: Uint32Array; // (N), or (R, N) for a dynamic table
+  bary: Float32Array; // (N, 3), or (R, N, 3)
   n: number;
-  dynamic: boolean; // the yaw-dependent contour, reduced to its frontal row
+  rows: number; // 1 for static points; yaw bins for the dynamic contour
+  dynamic: boolean;
   key: string;
 }
 
@@ -286,42 +309,71 @@ const LANDMARK_KEYS: [string, string][] = [
   ['dynamic_lmk_faces_idx', 'dynamic_lmk_bary_coords'],
 ];
 
+/**
+ * An embedding array: a numeric array, or (the published flame_dynamic_embedding.npy) a Python
+ * list of equally shaped arrays, one per yaw bin, stacked here on a new first axis.
+ */
+function embeddingArr(v: unknown, file: string, key: string): Arr {
+  if (!Array.isArray(v)) return toArr(v, file, key);
+  if (v.length === 0 || v.length > 4096) return fail(file, 'landmark embedding list has a bad length', { key, expected: '1 to 4096 rows', found: `${v.length}` });
+  const rows = v.map((r, i) => toArr(r, file, `${key}[${i}]`));
+  const shape = rows[0]!.shape;
+  const per = rows[0]!.data.length;
+  rows.forEach((r, i) => {
+    if (formatShape(r.shape) !== formatShape(shape)) fail(file, 'landmark embedding rows differ in shape', { key: `${key}[${i}]`, expected: formatShape(shape), found: formatShape(r.shape) });
+  });
+  const data = new Float64Array(rows.length * per);
+  rows.forEach((r, i) => data.set(r.data, i * per));
+  return { shape: [rows.length, ...shape], data };
+}
+
 function landmarkSets(dict: Map<unknown, unknown>, file: string, F: number): LandmarkSet[] {
   const sets: LandmarkSet[] = [];
   for (const [ik, bk] of LANDMARK_KEYS) {
     if (!dict.has(ik) && !dict.has(bk)) continue;
     if (!dict.has(ik) || !dict.has(bk)) fail(file, 'landmark embedding is incomplete', { key: dict.has(ik) ? bk : ik, expected: `both ${ik} and ${bk}` });
-    const ia = toArr(dict.get(ik), file, ik), ba = toArr(dict.get(bk), file, bk);
-    // Static: idx (N) or (1, N), bary (N, 3) or (1, N, 3). Dynamic (RingNet/smplx contour):
+    const ia = embeddingArr(dict.get(ik), file, ik), ba = embeddingArr(dict.get(bk), file, bk);
+    // Static: idx (N) or (1, N), bary (N, 3) or (1, N, 3). Dynamic (FLAME's contour):
     // idx (R, N), bary (R, N, 3), one row per yaw bin: row k for k degrees (0..39), rows 40..78
-    // for negative yaws, so row 0 is the frontal contour.
+    // for -1..-39 degrees, so row 0 is the frontal contour.
     const is = ia.shape.filter((d, i) => !(i === 0 && d === 1 && ia.shape.length > 1));
     const bs = ba.shape.filter((d, i) => !(i === 0 && d === 1 && ba.shape.length > 2));
     const dynamic = is.length === 2 && bs.length === 3 && bs[0] === is[0] && bs[1] === is[1] && bs[2] === 3;
     if (!dynamic && !(is.length === 1 && bs.length === 2 && bs[0] === is[0] && bs[1] === 3)) {
       fail(file, 'landmark embedding has the wrong shape', { key: `${ik}, ${bk}`, expected: '(N) and (N, 3), or (R, N) and (R, N, 3)', found: `${formatShape(ia.shape)} and ${formatShape(ba.shape)}` });
     }
-    // Either way the first N points are the ones wanted (row 0 of a dynamic embedding).
     const n = is[is.length - 1]!;
-    const idx = toIndices(ia.data.subarray(0, n), F, file, ik, 'face');
-    const bary = ba.data.subarray(0, n * 3);
+    const rows = dynamic ? is[0]! : 1;
+    if (dynamic && rows !== N_YAW_BINS) {
+      fail(file, 'dynamic contour embedding has the wrong number of yaw rows', {
+        key: ik, expected: `${N_YAW_BINS} rows (0..39 degrees, then -1..-39), as flame_dynamic_embedding.npy`, found: `${rows} rows of ${n} points`,
+      });
+    }
+    const idx = toIndices(ia.data.subarray(0, rows * n), F, file, ik, 'face');
+    const bary = ba.data.subarray(0, rows * n * 3);
     checkFinite(bary, file, bk);
-    sets.push({ idx, bary: Float32Array.from(bary), n, dynamic, key: ik });
+    sets.push({ idx, bary: Float32Array.from(bary), n, rows, dynamic, key: ik });
   }
   return sets;
 }
 
-/** 68 points directly, or the iBUG order: 17 contour points (dynamic, frontal) then 51 static. */
-function combineLandmarks(sets: LandmarkSet[], file: string): { idx: Uint32Array; bary: Float32Array } {
+interface Combined { idx: Uint32Array; bary: Float32Array; dynIdx?: Uint32Array; dynBary?: Float32Array }
+
+/**
+ * 68 points directly, or the iBUG order: 17 contour points (frontal row of the dynamic table)
+ * then 51 static. A 17-point dynamic table, when given, is kept whole for the yaw lookup.
+ */
+function combineLandmarks(sets: LandmarkSet[], file: string): Combined {
+  const dyn = sets.find((s) => s.dynamic && s.n === N_CONTOUR);
+  const table = dyn ? { dynIdx: dyn.idx, dynBary: dyn.bary } : {};
   const full = sets.find((s) => !s.dynamic && s.n === N_LANDMARKS);
-  if (full) return { idx: full.idx, bary: full.bary };
-  const stat = sets.find((s) => !s.dynamic && s.n === N_LANDMARKS - 17);
-  const dyn = sets.find((s) => s.dynamic && s.n === 17);
+  if (full) return { idx: full.idx, bary: full.bary, ...table };
+  const stat = sets.find((s) => !s.dynamic && s.n === N_LANDMARKS - N_CONTOUR);
   if (stat && dyn) {
     const idx = new Uint32Array(N_LANDMARKS), bary = new Float32Array(N_LANDMARKS * 3);
-    idx.set(dyn.idx); idx.set(stat.idx, 17);
-    bary.set(dyn.bary); bary.set(stat.bary, 17 * 3);
-    return { idx, bary };
+    idx.set(dyn.idx.subarray(0, N_CONTOUR)); idx.set(stat.idx, N_CONTOUR);
+    bary.set(dyn.bary.subarray(0, N_CONTOUR * 3)); bary.set(stat.bary, N_CONTOUR * 3);
+    return { idx, bary, ...table };
   }
   const found = sets.map((s) => `${s.key}: ${s.n} ${s.dynamic ? 'dynamic contour' : 'static'} points`).join('; ');
   return fail(file, 'cannot form the 68-point landmark embedding', {

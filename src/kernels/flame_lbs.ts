@@ -2,7 +2,8 @@
 //   flame_joints    per item: joints, Rodrigues, pose features, chain -> A_j, 6D rotation
 //   flame_blend     v_posed = v_template + [shapedirs; posedirs] . [betas; pose features]
 //   flame_skin      skinning, z += 0.05, R v, projection to crop pixels
-//   flame_landmarks barycentric 3D landmarks
+//   flame_landmarks barycentric 3D landmarks (the 17 contour points by yaw bin when the FLAME
+//                   carries the dynamic contour)
 // The FLAME arrays are repacked once (packFlame, when the model is created) into the layouts the
 // kernels read; graphs of any batch size share the packed arrays and so the GPU buffers.
 import jointsSource from '../../shaders/flame_joints.wgsl';
@@ -12,7 +13,7 @@ import landmarksSource from '../../shaders/flame_landmarks.wgsl';
 import { numel, type Graph, type Tensor, type Tuning } from '../graph/graph.ts';
 import { kernel } from './kernel.ts';
 import { ceilDiv } from './wgsl.ts';
-import type { FlameArrays } from '../io/flame.ts';
+import { N_CONTOUR, N_YAW_BINS, type FlameArrays } from '../io/flame.ts';
 
 /** FLAME's shapedirs hold 300 shape components, then the expression components. */
 export const FLAME_SHAPE_COMPONENTS = 300;
@@ -38,6 +39,9 @@ export interface PackedFlame {
   /** (68, 3) vertex indices and barycentric weights of the landmarks. */
   lmkVerts?: Uint32Array;
   lmkBary?: Float32Array;
+  /** (79, 17, 3) vertex indices and weights of the dynamic contour, one row per yaw bin. */
+  dynVerts?: Uint32Array;
+  dynBary?: Float32Array;
 }
 
 const JOINTS = kernel({
@@ -58,7 +62,7 @@ const SKIN = kernel({
 });
 const LANDMARKS = kernel({
   name: 'flame_landmarks', source: landmarksSource,
-  inputs: { vertices: 'f32', lmk: 'u32', bary: 'f32' }, outputs: { out: 'f32' },
+  inputs: { vertices: 'f32', lmk: 'u32', bary: 'f32', 'xf?': 'vec4f', 'dynLmk?': 'u32', 'dynBary?': 'f32' }, outputs: { out: 'f32', 'projected?': 'f32' },
   uniforms: { V: 'u32', L: 'u32' },
 });
 
@@ -132,7 +136,21 @@ export function packFlame(flame: FlameArrays, nShape = 300, nExpr = 100): Packed
     }
     lmkBary = flame.lmkBaryCoords;
   }
-  return { V, K, KC, N4, dirs, base, jreg, weights: flame.weights, parents: [...flame.parents], lmkVerts, lmkBary };
+  let dynVerts: Uint32Array | undefined, dynBary: Float32Array | undefined;
+  if (flame.dynLmkFacesIdx || flame.dynLmkBaryCoords) {
+    if (!flame.dynLmkFacesIdx || !flame.dynLmkBaryCoords || !lmkVerts || lmkVerts.length !== 68 * 3) {
+      throw new Error('FLAME: the dynamic contour (dynLmkFacesIdx, dynLmkBaryCoords) needs both arrays and the 68-point landmark embedding');
+    }
+    expect('dynamic_lmk_faces_idx', flame.dynLmkFacesIdx, N_YAW_BINS * N_CONTOUR);
+    expect('dynamic_lmk_bary_coords', flame.dynLmkBaryCoords, N_YAW_BINS * N_CONTOUR * 3);
+    dynVerts = new Uint32Array(N_YAW_BINS * N_CONTOUR * 3);
+    flame.dynLmkFacesIdx.forEach((f, l) => {
+      if (f >= flame.F) throw new Error(`FLAME: dynamic contour point ${l % N_CONTOUR} of yaw row ${Math.floor(l / N_CONTOUR)} uses face ${f}, but there are ${flame.F} faces`);
+      for (let i = 0; i < 3; i++) dynVerts![l * 3 + i] = flame.faces[f * 3 + i];
+    });
+    dynBary = flame.dynLmkBaryCoords;
+  }
+  return { V, K, KC, N4, dirs, base, jreg, weights: flame.weights, parents: [...flame.parents], lmkVerts, lmkBary, dynVerts, dynBary };
 }
 
 /** The packed arrays as graph weights (uploaded once per device, shared between graphs). */
@@ -144,6 +162,8 @@ export interface FlameWeights {
   weights: Tensor;
   lmkVerts?: Tensor;
   lmkBary?: Tensor;
+  dynVerts?: Tensor;
+  dynBary?: Tensor;
 }
 
 export function flameWeights(g: Graph, packed: PackedFlame): FlameWeights {
@@ -160,6 +180,10 @@ export function flameWeights(g: Graph, packed: PackedFlame): FlameWeights {
     const L = packed.lmkVerts.length / 3;
     w.lmkVerts = g.weight('flame.lmk_vertices', [L, 3], packed.lmkVerts);
     w.lmkBary = g.weight('flame.lmk_bary_coords', [L, 3], packed.lmkBary);
+  }
+  if (packed.dynVerts && packed.dynBary) {
+    w.dynVerts = g.weight('flame.dynamic_lmk_vertices', [N_YAW_BINS, N_CONTOUR, 3], packed.dynVerts);
+    w.dynBary = g.weight('flame.dynamic_lmk_bary_coords', [N_YAW_BINS, N_CONTOUR, 3], packed.dynBary);
   }
   return w;
 }
@@ -238,18 +262,38 @@ export function flameSkin(g: Graph, vPosed: Tensor, xf: Tensor, w: FlameWeights)
   return { vertices, projected };
 }
 
-/** 3D landmarks [B, L, 3] on vertices [B, V, 3]. */
-export function flameLandmarks(g: Graph, vertices: Tensor, w: FlameWeights): Tensor {
+/**
+ * 3D landmarks [B, L, 3] on vertices [B, V, 3]. With the dynamic contour, xf ([B, 72], from
+ * flameJoints) gives each item's head rotation and so its yaw row for landmarks 0..16.
+ */
+export function flameLandmarks(g: Graph, vertices: Tensor, w: FlameWeights, xf?: Tensor): Tensor {
+  return addLandmarks(g, vertices, w, xf, false).landmarks3d;
+}
+
+/** The landmarks and their crop-pixel projection [B, L, 2] (the vertices' projection, from xf's s, t). */
+export function flameLandmarksProjected(g: Graph, vertices: Tensor, w: FlameWeights, xf: Tensor): { landmarks3d: Tensor; projected: Tensor } {
+  const { landmarks3d, projected } = addLandmarks(g, vertices, w, xf, true);
+  return { landmarks3d, projected: projected! };
+}
+
+function addLandmarks(g: Graph, vertices: Tensor, w: FlameWeights, xf: Tensor | undefined, project: boolean): { landmarks3d: Tensor; projected?: Tensor } {
   if (!w.lmkVerts || !w.lmkBary) throw new Error('flame: this FLAME has no landmark embedding');
   const { V } = w.packed;
   const B = vertices.shape[0];
   const L = w.lmkVerts.shape[0];
+  const dynamic = w.dynVerts && w.dynBary;
+  if ((dynamic || project) && (!xf || numel(xf.shape) !== B * XF_STRIDE)) {
+    throw new Error(`flame landmarks: ${dynamic ? 'the dynamic contour' : 'the projection'} needs the transforms [${B}, ${XF_STRIDE}] of flameJoints`);
+  }
   const out = g.tensor('flame.landmarks3d', [B, L, 3]);
+  const projected = project ? g.tensor('flame.landmarks3d_projected', [B, L, 2]) : undefined;
+  const xfUsed = dynamic || project ? xf : undefined;
   LANDMARKS.add(g, 'flame.landmarks', {
-    inputs: { vertices, lmk: w.lmkVerts, bary: w.lmkBary }, outputs: { out },
+    inputs: { vertices, lmk: w.lmkVerts, bary: w.lmkBary, xf: xfUsed, dynLmk: dynamic ? w.dynVerts : undefined, dynBary: dynamic ? w.dynBary : undefined },
+    outputs: { out, projected },
     uniforms: { V, L },
     workgroups: [ceilDiv(L, 64), B, 1],
     flops: B * L * 18,
   });
-  return out;
+  return { landmarks3d: out, projected };
 }

@@ -2,7 +2,7 @@
 // global/neck/eye poses) -> vertices, crop-pixel projections, head rotation, 3D landmarks.
 import type { Graph, Tensor } from '../graph/graph.ts';
 import type { FlameArrays } from '../io/flame.ts';
-import { flameBlend, flameJoints, flameLandmarks, flameSkin, flameWeights, packFlame, type BlendTiles, type PackedFlame } from '../kernels/flame_lbs.ts';
+import { flameBlend, flameJoints, flameLandmarksProjected, flameSkin, flameWeights, packFlame, type BlendTiles, type PackedFlame } from '../kernels/flame_lbs.ts';
 
 /** FLAME arrays in SPEC section 6's layouts; defined by the reader (src/io/flame.ts). */
 export type { FlameArrays } from '../io/flame.ts';
@@ -24,8 +24,10 @@ export interface FlameOutputs {
   projected: Tensor;
   /** [B, 3, 3] head rotation from the 6D parameters. */
   rotation: Tensor;
-  /** [B, 68, 3] when the FLAME carries the landmark embedding. */
+  /** [B, 68, 3] when the FLAME carries the landmark embedding (contour by yaw with the dynamic one). */
   landmarks3d?: Tensor;
+  /** [B, 68, 2] their crop-pixel projection (as `projected`), with landmarks3d. */
+  landmarks3dProjected?: Tensor;
 }
 
 /**
@@ -39,7 +41,7 @@ export function buildFlame(g: Graph, params: Tensor, flame: FlameArrays | Packed
     const { coef, xf, rotation } = flameJoints(g, params, w, opts.poses);
     const vPosed = flameBlend(g, coef, w, opts.blendTiles);
     const { vertices, projected } = flameSkin(g, vPosed, xf, w);
-    const landmarks3d = w.lmkVerts ? flameLandmarks(g, vertices, w) : undefined;
-    return { vertices, projected, rotation, landmarks3d };
+    const lm = w.lmkVerts ? flameLandmarksProjected(g, vertices, w, xf) : undefined;
+    return { vertices, projected, rotation, landmarks3d: lm?.landmarks3d, landmarks3dProjected: lm?.projected };
   });
 }

@@ -49,8 +49,8 @@ export interface NetworkShape { width: number; height: number; channels: 3 | 4; 
 /**
  * Builds the network graph. Inputs: `pixels` (u32, batch * wordsPerImage: raw RGBA8/RGB8 bytes),
  * `geometry` (f32 [batch, PREPROCESS_PARAMS], preprocessParams), `poses` (f32 [batch, 12]).
- * Outputs: landmarks, params, rotation, vertices, projected, and landmarks3d when the FLAME
- * has the landmark embedding.
+ * Outputs: landmarks, params, rotation, vertices, projected, and landmarks3d and
+ * landmarks3d_projected (crop pixels) when the FLAME has the landmark embedding.
  */
 export function buildNetwork(tuning: Tuning, weights: NetworkWeights, s: NetworkShape): Graph {
   const cfg = weights.config;
@@ -77,5 +77,6 @@ export function buildNetwork(tuning: Tuning, weights: NetworkWeights, s: Network
   g.output('vertices', f.vertices);
   g.output('projected', f.projected);
   if (f.landmarks3d) g.output('landmarks3d', f.landmarks3d);
+  if (f.landmarks3dProjected) g.output('landmarks3d_projected', f.landmarks3dProjected);
   return g;
 }

@@ -207,3 +207,31 @@ export function syntheticFlame(seed = 0): FlameArrays {
     parents: Int32Array.from(PARENTS), faces, V, F, J: 5, lmkFacesIdx, lmkBaryCoords, synthetic: true,
   };
 }
+
+/**
+ * A synthetic dynamic contour for `f` (a synthetic FLAME): FLAME's 79 yaw rows x 17 points,
+ * rows 0..39 for 0..39 degrees, 40..78 for -1..-39. Row 0 is f's frontal contour (landmarks
+ * 0..16); row k moves each point trunc(yaw / 5) quads around the head and blends its
+ * barycentrics towards a corner by a weight distinct per row, so every row differs from its
+ * neighbours. Bit-identical to synthetic_flame.dynamic_contour (float64, one rounding).
+ */
+export function syntheticDynamicContour(f: FlameArrays): { dynLmkFacesIdx: Uint32Array; dynLmkBaryCoords: Float32Array } {
+  if (!f.lmkFacesIdx || !f.lmkBaryCoords) throw new Error('syntheticDynamicContour: the FLAME has no landmark embedding');
+  const dynLmkFacesIdx = new Uint32Array(79 * 17), dynLmkBaryCoords = new Float32Array(79 * 17 * 3);
+  for (let k = 0; k < 79; k++) {
+    const y = k <= 39 ? k : 39 - k;
+    const shift = Math.trunc(y / 5);
+    const w = (y >= 0 ? y : 0.5 - y) / 40;
+    for (let i = 0; i < 17; i++) {
+      const [r, c] = LMK_QUADS[i];
+      const base = NUM_COLS + 2 * (r * NUM_COLS + c);
+      const cs = (((c + shift) % NUM_COLS) + NUM_COLS) % NUM_COLS;
+      dynLmkFacesIdx[k * 17 + i] = NUM_COLS + 2 * (r * NUM_COLS + cs) + (f.lmkFacesIdx[i] - base);
+      for (let j = 0; j < 3; j++) {
+        const tgt = j === i % 3 ? 0.8 : 0.1;
+        dynLmkBaryCoords[(k * 17 + i) * 3 + j] = (1 - w) * f.lmkBaryCoords[i * 3 + j] + w * tgt;
+      }
+    }
+  }
+  return { dynLmkFacesIdx, dynLmkBaryCoords };
+}

@@ -78,8 +78,13 @@ export interface HeadResult {
   /** V x 2 projected vertices in input-image pixels, and in crop pixels. */
   projectedVertices: Float32Array;
   projectedVerticesCrop: Float32Array;
-  /** 68 x 3, when the FLAME carries the landmark embedding. */
+  /**
+   * 68 x 3, when the FLAME carries the landmark embedding (with FLAME's dynamic contour, points
+   * 0..16 follow the head's yaw), and their projection, 68 x 2 in input-image and crop pixels.
+   */
   landmarks3d?: Float32Array;
+  projectedLandmarks3d?: Float32Array;
+  projectedLandmarks3dCrop?: Float32Array;
   crop: CropGeometry;
   /** Wall time of the run that produced this result (whole batch), ms. */
   timeMs: number;
@@ -252,6 +257,7 @@ export class Trans3DHead {
     const params = out.params.slice(b * P, (b + 1) * P);
     const rotation = out.rotation.slice(b * 9, (b + 1) * 9);
     const { n_shape: S, n_expr: E } = this.config.flame;
+    const lm3dCrop = out.landmarks3d_projected?.slice(b * N * 2, (b + 1) * N * 2);
     return {
       landmarks: toImage(landmarksCrop), landmarksCrop, params,
       shape: params.subarray(0, S), expression: params.subarray(S, S + E), jaw: params.subarray(S + E, S + E + 3),
@@ -260,6 +266,7 @@ export class Trans3DHead {
       vertices: out.vertices.slice(b * V * 3, (b + 1) * V * 3),
       projectedVertices: toImage(projectedVerticesCrop), projectedVerticesCrop,
       landmarks3d: out.landmarks3d?.slice(b * N * 3, (b + 1) * N * 3),
+      projectedLandmarks3d: lm3dCrop && toImage(lm3dCrop), projectedLandmarks3dCrop: lm3dCrop,
       crop: geo, timeMs, synthetic: this.synthetic.weights || this.synthetic.flame,
     };
   }

@@ -54,6 +54,9 @@ async function runInBrowser(source: 'url' | 'file'): Promise<Record<string, numb
         landmarks: arr(r.landmarks), landmarksCrop: arr(r.landmarksCrop), params: arr(r.params), rotation: arr(r.rotation),
         vertices: arr(r.vertices), projectedVertices: arr(r.projectedVertices), projectedVerticesCrop: arr(r.projectedVerticesCrop),
         landmarks3d: r.landmarks3d ? arr(r.landmarks3d) : [], pose: [r.pose.pitch, r.pose.yaw, r.pose.roll],
+        projectedLandmarks3d: r.projectedLandmarks3d ? arr(r.projectedLandmarks3d) : [],
+        projectedLandmarks3dCrop: r.projectedLandmarks3dCrop ? arr(r.projectedLandmarks3dCrop) : [],
+        translation: arr(r.translation), scale: [r.scale], crop: r.crop,
         progress, synthetic: r.synthetic, adapter: model.adapter,
       };
     } finally { await model.dispose(); }
@@ -66,6 +69,9 @@ function asResult(o: Record<string, number[]>): HeadResult {
   return {
     landmarks: f('landmarks'), landmarksCrop: f('landmarksCrop'), params: f('params'), rotation: f('rotation'), vertices: f('vertices'),
     projectedVertices: f('projectedVertices'), projectedVerticesCrop: f('projectedVerticesCrop'), landmarks3d: o.landmarks3d.length ? f('landmarks3d') : undefined,
+    projectedLandmarks3d: o.projectedLandmarks3d.length ? f('projectedLandmarks3d') : undefined,
+    projectedLandmarks3dCrop: o.projectedLandmarks3dCrop.length ? f('projectedLandmarks3dCrop') : undefined,
+    translation: f('translation'), scale: o.scale[0], crop: (o as unknown as { crop: HeadResult['crop'] }).crop,
     pose: { pitch, yaw, roll, gimbalLock: false },
   } as HeadResult;
 }

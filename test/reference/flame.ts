@@ -18,6 +18,32 @@ export interface FlameRef {
   vertices: Float64Array; // (B, V, 3)
   projected: Float64Array; // (B, V, 2)
   landmarks3d?: Float64Array; // (B, 68, 3)
+  landmarks3dProjected?: Float64Array; // (B, 68, 2) crop pixels, as projected
+  /** (B) FLAME's yaw row of the dynamic contour, when the FLAME carries it. */
+  yawRow?: Int32Array;
+  /** (B) the unrounded angle (degrees) the row comes from. */
+  yawDegrees?: Float64Array;
+}
+
+/** torch.round: half to even. */
+const roundHalfEven = (x: number) => {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+};
+
+/**
+ * FLAME's dynamic-contour row (FLAME_PyTorch's _find_dynamic_lmk_idx_and_bcoords) written as
+ * it is there, on the head rotation in FLAME's frame: M = diag(1, -1, -1) R G_neck (R the 6D
+ * rotation, image frame; G_neck = R_global R_neck); rot_mat_to_euler(M) = atan2(-M20,
+ * sqrt(M00^2 + M10^2)); y = round(clamp(-angle in degrees, max 39)); y < -39 -> row 78,
+ * y < 0 -> row 39 - y, else row y.
+ */
+export function yawRowRef(rot: M3, gNeck: M3): { row: number; degrees: number } {
+  const M = mul([1, 0, 0, 0, -1, 0, 0, 0, -1], mul(rot, gNeck));
+  const deg = -Math.atan2(-M[6], Math.sqrt(M[0] * M[0] + M[3] * M[3])) * 180 / Math.PI;
+  const y = roundHalfEven(Math.min(deg, 39));
+  const row = y < 0 ? (y < -39 ? 78 : 39 - y) : y;
+  return { row, degrees: deg };
 }
 
 type M3 = number[]; // row-major 3x3
@@ -63,6 +89,9 @@ export function flameRef(flame: FlameArrays, params: ArrayLike<number>, B: numbe
     A: new Float64Array(B * 60), vPosed: new Float64Array(B * N), rotation: new Float64Array(B * 9),
     vertices: new Float64Array(B * N), projected: new Float64Array(B * V * 2),
     landmarks3d: flame.lmkFacesIdx ? new Float64Array(B * 68 * 3) : undefined,
+    landmarks3dProjected: flame.lmkFacesIdx ? new Float64Array(B * 68 * 2) : undefined,
+    yawRow: flame.dynLmkFacesIdx ? new Int32Array(B) : undefined,
+    yawDegrees: flame.dynLmkFacesIdx ? new Float64Array(B) : undefined,
   };
   for (let b = 0; b < B; b++) {
     const p = (i: number) => params[b * NP + i];
@@ -136,12 +165,22 @@ export function flameRef(flame: FlameArrays, params: ArrayLike<number>, B: numbe
       out.projected[(b * V + v) * 2 + 1] = ((s * vert[1] + ty) + 1) / 2 * 256;
     }
     if (out.landmarks3d && flame.lmkFacesIdx && flame.lmkBaryCoords) {
+      let row = -1;
+      if (flame.dynLmkFacesIdx && flame.dynLmkBaryCoords) {
+        const y = yawRowRef(rot, G[1]);
+        row = y.row;
+        out.yawRow![b] = y.row;
+        out.yawDegrees![b] = y.degrees;
+      }
       for (let l = 0; l < 68; l++) {
-        const f = flame.lmkFacesIdx[l];
+        const dyn = row >= 0 && l < 17;
+        const f = dyn ? flame.dynLmkFacesIdx![row * 17 + l] : flame.lmkFacesIdx[l];
+        const bc = dyn ? flame.dynLmkBaryCoords!.subarray((row * 17 + l) * 3) : flame.lmkBaryCoords.subarray(l * 3);
         for (let c = 0; c < 3; c++) {
           let acc = 0;
-          for (let i = 0; i < 3; i++) acc += flame.lmkBaryCoords[l * 3 + i] * out.vertices[b * N + flame.faces[f * 3 + i] * 3 + c];
+          for (let i = 0; i < 3; i++) acc += bc[i] * out.vertices[b * N + flame.faces[f * 3 + i] * 3 + c];
           out.landmarks3d[(b * 68 + l) * 3 + c] = acc;
+          if (c < 2) out.landmarks3dProjected![(b * 68 + l) * 2 + c] = ((s * acc + (c === 0 ? tx : ty)) + 1) / 2 * 256;
         }
       }
     }

@@ -123,6 +123,23 @@ class FlameFiles(unittest.TestCase):
                 self.assertEqual(list(flame["parents"]), [-1, 0, 1, 1, 1])
                 np.testing.assert_array_equal(emb.idx, idx)
                 np.testing.assert_allclose(emb.bary, bary)
+                # The whole contour table is kept: points by yaw row match FlameLayer's landmarks3d.
+                np.testing.assert_array_equal(emb.dyn_idx, table["lmk_face_idx"])
+            from trans3dhead_ref.flame import FlameLayer
+            layer = FlameLayer(dict(ref, dynamic_lmk_faces_idx=emb.dyn_idx, dynamic_lmk_bary_coords=emb.dyn_bary))
+            p = torch.zeros(3, 413)
+            for b, yaw in enumerate((0.0, 0.3, -0.3)):  # FLAME bin angles 0, -17.2, +17.2 degrees: rows 0, 56, 17
+                p[b, 403:409] = torch.tensor([np.cos(yaw), 0, np.sin(yaw), 0, -1, 0])
+            with torch.no_grad():
+                o = layer(p)
+            rows = emb.contour_rows(o["rotation"])
+            self.assertEqual(rows.tolist(), o["contour_rows"].tolist())
+            self.assertEqual(rows.tolist(), [0, 56, 17])
+            np.testing.assert_allclose(emb.points(o["vertices"], rows).numpy(), o["landmarks3d"].numpy(), atol=1e-6)
+            np.testing.assert_allclose(emb.points(o["vertices"].numpy(), rows.numpy()), o["landmarks3d"].numpy(), atol=1e-6)
+            np.testing.assert_allclose(emb.points(o["vertices"][0]).numpy(), o["landmarks3d"][0].numpy(), atol=1e-6)
+            with self.assertRaisesRegex(ValueError, "no dynamic contour"):
+                load_landmark_embedding(ref["faces"], flame=ref).points(o["vertices"], rows)
             with self.assertRaisesRegex(ValueError, "dynamic"):
                 load_landmark_embedding(ref["faces"], os.path.join(d, "static.pkl"))
         finally:
