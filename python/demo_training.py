@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -41,6 +42,8 @@ def main():
     ap.add_argument("--train", type=int, default=1000, help="synthetic training items (default 1000)")
     ap.add_argument("--val", type=int, default=100, help="held-out items (default 100)")
     ap.add_argument("--resume", action="store_true", help="continue <out>/last.pth instead of starting over")
+    ap.add_argument("--max-minutes", type=float, help="stop training (and save) after this many minutes: for a "
+                    "loaded machine; the figures then say how many steps it ran")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (as train.py)")
     a = ap.parse_args()
     log = lambda s: print(s, flush=True)
@@ -81,6 +84,11 @@ def main():
     o = cfg["optim"]
     log(f"[3/4] training: {len(tr.train_ds)} items, batch {o['batch_size']}, {o['epochs']} epochs, "
         f"lr {o['lr']} (backbone x{o['backbone_lr_factor']}), /{1 / o['lr_drop_factor']:.0f} at {o['lr_drop_epochs']}")
+    if a.max_minutes:
+        # fit() stops (and saves) at cfg["max_steps"]: set it from a timer when time is up.
+        timer = threading.Timer(a.max_minutes * 60, lambda: tr.cfg.__setitem__("max_steps", tr.step + 1))
+        timer.daemon = True
+        timer.start()
     tr.fit()
     train_s = time.time() - t0
     after = evaluate(tr.model, tr.val_ds, tr.flame_layer, tr.embedding, tr.subsets, tr.device)
@@ -91,9 +99,11 @@ def main():
         if k in after["overall"]:
             b = fmt.format(before["overall"][k]) if before else "-"
             log(f"  {name:<16}{b:>12}{fmt.format(after['overall'][k]):>12}")
-    log(f"training took {train_s / 60:.1f} min ({tr.step} steps), all {(time.time() - t_start) / 60:.1f} min")
+    planned = o["epochs"] * (len(tr.train_ds) // o["batch_size"])
+    log(f"training took {train_s / 60:.1f} min ({tr.step} of {planned} steps, {tr.step * o['batch_size']} images), "
+        f"all {(time.time() - t_start) / 60:.1f} min")
     with open(os.path.join(demo_dir, "figures.json"), "w") as f:
-        json.dump({"untrained": before, "trained": after, "train_seconds": train_s, "steps": tr.step,
+        json.dump({"untrained": before, "trained": after, "train_seconds": train_s, "steps": tr.step, "planned_steps": planned,
                    "config": cfg}, f, indent=1)
 
 
