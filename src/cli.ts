@@ -1,4 +1,4 @@
-// The `trans3dhead` command line: run, convert, convert-flame, info.
+// The `trans3dhead` command line: run, eval, convert, convert-flame, info.
 import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -12,6 +12,8 @@ import { decodeImage } from './platform/node-io.ts';
 import { nodePlatform, releaseDevice } from './platform/node.ts';
 import { ADAPTER_CHOICES, describeAdapter, LIMITS_MODES, type AdapterChoice, type LimitsMode } from './platform/types.ts';
 import { SCHEDULE_CHOICES } from './graph/tuning.ts';
+import { DadDataset } from './eval/dataset.ts';
+import { evaluateDataset, findSubsets, flameEmbedding, formatReport, padToCanvas, plan } from './eval/evaluate.ts';
 
 const USAGE = `trans3dhead: 3D head alignment (Trans3DHead) on WebGPU
 
@@ -20,6 +22,9 @@ const USAGE = `trans3dhead: 3D head alignment (Trans3DHead) on WebGPU
                   [--nhead N] [--strip-prefix p] [--adapter A] [--limits L] [--schedule S]
   trans3dhead convert in.pth out.safetensors [--strip-prefix p] [--nhead N]
   trans3dhead convert-flame generic_model.pkl|model.npz out.safetensors [--flame-landmarks file]...
+  trans3dhead eval <dataset dir|split.json> [--split val] --weights w.pth [--flame f] [--flame-landmarks file]...
+                  [--subsets DIR] [--head-indices head_indices.npy] [--face-indices face.npy]
+                  [--out report.json] [--limit N] [--nhead N] [--adapter A] [--limits L] [--schedule S]
   trans3dhead info [--adapter A] [--limits L]
 
   --adapter auto|gpu|swiftshader|lavapipe   (default: env TRANS3DHEAD_ADAPTER, else auto)
@@ -38,6 +43,7 @@ const COMMANDS: Record<string, { positionals: boolean; options: NonNullable<Pars
   run: { positionals: true, options: { weights: str, flame: str, 'flame-landmarks': { type: 'string', multiple: true }, box: str, out: str, overlay: str, nhead: str, 'strip-prefix': str, adapter: str, limits: str, schedule: str } },
   convert: { positionals: true, options: { 'strip-prefix': str, nhead: str } },
   'convert-flame': { positionals: true, options: { 'flame-landmarks': { type: 'string', multiple: true } } },
+  eval: { positionals: true, options: { split: str, weights: str, flame: str, 'flame-landmarks': { type: 'string', multiple: true }, subsets: str, 'head-indices': str, 'face-indices': str, out: str, limit: str, nhead: str, 'strip-prefix': str, adapter: str, limits: str, schedule: str } },
   info: { positionals: false, options: { adapter: str, limits: str } },
 };
 
@@ -156,6 +162,41 @@ async function convertFlame({ pos, many }: Args): Promise<void> {
   process.stdout.write(`wrote ${pos[1]}: V=${flame.V} F=${flame.F} components=${flame.nShapedirs}${flame.lmkFacesIdx ? ', 68 landmarks' : ''}${flame.dynLmkFacesIdx ? ` (contour by yaw: ${flame.dynLmkFacesIdx.length / 17} bins)` : ''}${flame.synthetic ? ' (synthetic)' : ''}\n`);
 }
 
+async function evalCommand({ pos, one, many }: Args): Promise<void> {
+  if (pos.length !== 1) throw new UsageError('eval: give one dataset folder (holding DAD-3DHeadsDataset/) or a split\'s <split>.json');
+  const limit = one('limit');
+  if (limit !== undefined && (!/^\d+$/.test(limit) || Number(limit) < 1)) throw new UsageError(`--limit ${limit}: expected a positive integer`);
+  // Everything that can fail on the user's files is checked before the (slow) model start.
+  const ds = DadDataset.open(pos[0], one('split') ?? 'val');
+  if (!one('weights')) process.stderr.write('trans3dhead: WARNING: no --weights: evaluating the built-in UNTRAINED weights.\n');
+  const model = await Trans3DHead.create(nodePlatform, {
+    weights: one('weights'), flame: one('flame'), flameLandmarks: many('flame-landmarks'),
+    stripPrefix: one('strip-prefix'), config: parseNhead(one('nhead')), ...deviceChoice(one),
+    schedule: choice('--schedule', one('schedule'), SCHEDULE_CHOICES),
+  });
+  try {
+    if (model.synthetic.flame) process.stderr.write('trans3dhead: note: no --flame: using the synthetic FLAME (right only for synthetic data made with it).\n');
+    const emb = flameEmbedding(model.flame);
+    const subsets = findSubsets(model.flame.V, { dir: one('subsets'), headZ5: one('head-indices'), face: one('face-indices') });
+    for (const [k, why] of Object.entries(plan(emb, subsets).skipped)) process.stderr.write(`trans3dhead: ${k} skipped: ${why}\n`);
+    const t0 = performance.now();
+    const report = await evaluateDataset(ds, async (img, box) => model.run(padToCanvas(img), { box }), decodeImage, emb, subsets, model.flame.V, {
+      limit: limit === undefined ? undefined : Number(limit),
+      onItem: (i, n) => { if (process.stderr.isTTY) process.stderr.write(`\r${i + 1}/${n}`); },
+    });
+    if (process.stderr.isTTY) process.stderr.write('\n');
+    const seconds = (performance.now() - t0) / 1000;
+    process.stdout.write(formatReport(report) + `\n\nadapter: ${model.adapter}; ${seconds.toFixed(1)} s\n`);
+    const out = one('out');
+    if (out) {
+      await writeAtomic(out, JSON.stringify({ ...report, weights: one('weights') ?? 'built-in untrained', flame: one('flame') ?? 'synthetic', adapter: model.adapter, seconds }, null, 1));
+      process.stdout.write(`wrote ${out}\n`);
+    }
+  } finally {
+    await model.dispose();
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   try {
     const cmd = argv[0];
@@ -166,6 +207,7 @@ export async function main(argv: string[]): Promise<number> {
     if (cmd === 'run') await run(args);
     else if (cmd === 'convert') await convert(args);
     else if (cmd === 'convert-flame') await convertFlame(args);
+    else if (cmd === 'eval') await evalCommand(args);
     else {
       const ctx = await nodePlatform.getDevice(deviceChoice(args.one));
       process.stdout.write(`adapter: ${describeAdapter(ctx.adapter)}\n${JSON.stringify(ctx.adapter, null, 2)}\n`);
