@@ -19,7 +19,7 @@ const USAGE = `trans3dhead: 3D head alignment (Trans3DHead) on WebGPU
   trans3dhead run <image...> [--weights w.safetensors|w.pth] [--flame f.safetensors|generic_model.pkl|f.npz]
                   [--flame-landmarks file]... [--box x,y,w,h] [--out result.json] [--overlay out.png]
                   [--nhead N] [--strip-prefix p] [--adapter A] [--limits L] [--schedule S]
-  trans3dhead convert in.pth|in.safetensors out.safetensors [--dtype f32|f16|int8] [--strip-prefix p] [--nhead N]
+  trans3dhead convert in.pth|in.safetensors out.safetensors [--dtype f32|f16|int8 [--keep-f16 regexp]...] [--strip-prefix p] [--nhead N]
   trans3dhead convert-flame generic_model.pkl|model.npz out.safetensors [--flame-landmarks file]...
   trans3dhead info [--adapter A] [--limits L]
 
@@ -37,7 +37,7 @@ class UsageError extends Error {}
 const str = { type: 'string' } as const;
 const COMMANDS: Record<string, { positionals: boolean; options: NonNullable<ParseArgsConfig['options']> }> = {
   run: { positionals: true, options: { weights: str, flame: str, 'flame-landmarks': { type: 'string', multiple: true }, box: str, out: str, overlay: str, nhead: str, 'strip-prefix': str, adapter: str, limits: str, schedule: str } },
-  convert: { positionals: true, options: { 'strip-prefix': str, nhead: str, dtype: str } },
+  convert: { positionals: true, options: { 'strip-prefix': str, nhead: str, dtype: str, 'keep-f16': { type: 'string', multiple: true } } },
   'convert-flame': { positionals: true, options: { 'flame-landmarks': { type: 'string', multiple: true } } },
   info: { positionals: false, options: { adapter: str, limits: str } },
 };
@@ -140,14 +140,18 @@ async function run({ pos, one, many }: Args): Promise<void> {
   }
 }
 
-async function convert({ pos, one }: Args): Promise<void> {
+async function convert({ pos, one, many }: Args): Promise<void> {
   if (pos.length !== 2) throw new UsageError('convert: give in.pth and out.safetensors');
   const config = parseNhead(one('nhead'));
   const bytes = new Uint8Array(await readFile(pos[0]));
   const dtype = one('dtype') ?? 'f32';
   if (!(WEIGHT_FORMATS as readonly string[]).includes(dtype)) throw new UsageError(`convert: --dtype must be one of ${WEIGHT_FORMATS.join(', ')}, got ${JSON.stringify(dtype)}`);
   const w = parseWeights(bytes, pos[0], { config, stripPrefix: one('strip-prefix') });
-  const out = dtype === 'f32' ? weightsToSafetensors(w.sd, w.config) : compactWeightsToSafetensors(w.sd, w.config, dtype as WeightFormat);
+  const keepF16 = (many('keep-f16') ?? []).map((r) => {
+    try { return new RegExp(r); } catch (e) { throw new UsageError(`convert: --keep-f16 ${JSON.stringify(r)} is not a regular expression: ${(e as Error).message}`); }
+  });
+  if (keepF16.length && dtype !== 'int8') throw new UsageError('convert: --keep-f16 only applies to --dtype int8');
+  const out = dtype === 'f32' ? weightsToSafetensors(w.sd, w.config) : compactWeightsToSafetensors(w.sd, w.config, dtype as WeightFormat, { keepF16 });
   await writeAtomic(pos[1], out);
   process.stdout.write(`wrote ${pos[1]}: ${w.sd.size} tensors, ${dtype}, ${(out.length / 2 ** 20).toFixed(1)} MiB, config ${JSON.stringify(w.config)}\n`);
 }

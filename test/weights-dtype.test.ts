@@ -135,6 +135,20 @@ test('int8 weights packed for the GPU quantize back to the file\'s codes', () =>
   assert.is(net.landmark.layers[0]!.linear1.W.compact, undefined, '32 x 64: below the size where compact pays');
 });
 
+test('int8 with layers kept in f16 (--keep-f16): stored f16, recorded in the metadata, kept f16 on the GPU', () => {
+  const bytes = compactWeightsToSafetensors(src.sd, src.config, 'int8', { keepF16: [/^backbone\.layer4\./] });
+  const f = readSafetensors(bytes);
+  assert.is(f.dtypes.get('backbone.layer4.0.conv2.weight'), 'F16');
+  assert.is(f.dtypes.get('backbone.layer3.0.conv2.weight'), 'I8');
+  assert.is(f.metadata.keep_f16, JSON.stringify(['^backbone\\.layer4\\.']));
+  const w = parseWeights(bytes, 'm');
+  assert.is(w.dtype, 'int8');
+  const net = packNetwork(w.sd, w.config, syntheticFlame(0), w.dtype, w.keepF16);
+  assert.is(net.backbone.stages[3]![0]!.conv2.compact?.format, 'f16');
+  assert.is(net.backbone.stages[2]![0]!.conv2.compact?.format, 'int8');
+  expectError(() => parseWeights(rewrite(bytes, (_m, meta) => { meta.keep_f16 = '[('; }), 'x'), /keep_f16/, '__metadata__.keep_f16');
+});
+
 test('malformed compact files: missing or misshapen scale, orphan scale, int8 where it cannot be, integer weights, bad dtype, truncated', () => {
   const bytes = compactWeightsToSafetensors(src.sd, src.config, 'int8');
   const key = 'backbone.layer4.0.conv2.weight';

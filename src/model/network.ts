@@ -31,9 +31,9 @@ export interface NetworkWeights {
  * Packs a state dict (checked against the config: validateStateDict) and a FLAME for buildNetwork;
  * `format` f16 / int8 also keeps the matmul weights compact on the GPU (compactNetwork).
  */
-export function packNetwork(sd: StateDict, cfg: Trans3DHeadConfig, flame: FlameArrays, format: WeightFormat = 'f32'): NetworkWeights {
+export function packNetwork(sd: StateDict, cfg: Trans3DHeadConfig, flame: FlameArrays, format: WeightFormat = 'f32', int8Keep: RegExp[] = []): NetworkWeights {
   const w = packNetworkF32(sd, cfg, flame);
-  if (format !== 'f32') compactNetwork(w, format);
+  if (format !== 'f32') compactNetwork(w, format, int8Keep);
   return w;
 }
 
@@ -63,7 +63,7 @@ const COMPACT_MIN = 4096;
  * back to the same codes (the max of a column is 127 codes), from an f16 file to the same halves.
  * `int8Keep`: packed names (regexps) kept in f16 in int8 mode, the per-layer choice.
  */
-export function compactNetwork(w: NetworkWeights, format: 'f16' | 'int8', int8Keep: RegExp[] = INT8_KEEP_F16): void {
+export function compactNetwork(w: NetworkWeights, format: 'f16' | 'int8', int8Keep: RegExp[] = []): void {
   const pick = (name: string) => format === 'int8' && int8Keep.some((r) => r.test(name)) ? 'f16' : format;
   for (const c of [w.backbone.stem, ...w.backbone.stages.flat().flatMap((b) => [b.conv1, b.conv2, b.conv3, ...(b.downsample ? [b.downsample] : [])])]) {
     const [kh, kw, cin, cout] = c.shape;
@@ -85,9 +85,6 @@ export function compactNetwork(w: NetworkWeights, format: 'f16' | 'int8', int8Ke
     h.compact = compactMatrix(h.data, h.shape[0]!, h.shape[1]!, pick(h.name));
   }
 }
-
-/** int8 mode: packed weights kept in f16 (see bench/README "Compact weights" for the measurements). */
-export const INT8_KEEP_F16: RegExp[] = [];
 
 /** What a network graph is built for: images of one size and channel count, a batch of them. */
 export interface NetworkShape { width: number; height: number; channels: 3 | 4; batch: number }

@@ -13,6 +13,8 @@ export interface LoadedWeights {
   sd: StateDict; config: Trans3DHeadConfig; file: string; synthetic: boolean;
   /** How the file stores its weight matrices: the GPU keeps them so unless told otherwise. */
   dtype: WeightFormat;
+  /** int8 files: the layers kept in f16 (`convert --keep-f16`), regexps on module paths; the GPU follows them. */
+  keepF16: RegExp[];
 }
 
 /** Reads the config a state dict implies (for checkpoints without metadata); nhead cannot be seen in shapes. */
@@ -56,7 +58,11 @@ export function parseWeights(bytes: Uint8Array, file: string, opts: { config?: P
     if (!(WEIGHT_FORMATS as readonly string[]).includes(meta.dtype)) fail(file, 'unknown weight dtype in the metadata', { key: '__metadata__.dtype', expected: WEIGHT_FORMATS.join(', '), found: JSON.stringify(meta.dtype) });
     dtype = meta.dtype as WeightFormat;
   }
-  return { sd, config, file, synthetic: meta.synthetic === 'true', dtype };
+  let keepF16: RegExp[] = [];
+  if (meta.keep_f16 !== undefined) {
+    try { keepF16 = (JSON.parse(meta.keep_f16) as string[]).map((r) => new RegExp(r)); } catch { fail(file, 'metadata keep_f16 is not a JSON list of regular expressions', { key: '__metadata__.keep_f16', found: meta.keep_f16.slice(0, 80) }); }
+  }
+  return { sd, config, file, synthetic: meta.synthetic === 'true', dtype, keepF16 };
 }
 
 const INTEGER_DTYPES: ReadonlySet<DType> = new Set(['I64', 'I32', 'I16', 'I8', 'U64', 'U32', 'U16', 'U8', 'BOOL']);
@@ -129,7 +135,11 @@ export function backboneConvBn(prefix = 'backbone.'): [conv: string, bn: string]
 }
 
 export interface CompactOptions {
-  /** int8 files: weights (regexps on the key) kept in f16, the per-layer choice for sensitive layers. */
+  /**
+   * int8 files: weights kept in f16, the per-layer choice for sensitive layers: regexps on the
+   * key that also match the module's packed weights (so anchor them on module paths, e.g.
+   * `^backbone\.layer1\.`). Stored in the metadata; the GPU keeps the same layers in f16.
+   */
   keepF16?: RegExp[];
 }
 
@@ -155,22 +165,22 @@ export function compactWeightsToSafetensors(sd: StateDict, config: Trans3DHeadCo
   }
   // Widest first: every tensor's bytes start aligned to its element size.
   const f32 = new Map<string, WritableTensor>(), f16 = new Map<string, WritableTensor>(), i8 = new Map<string, WritableTensor>();
-  const int8Keys: string[] = [], f16Keys: string[] = [];
   for (const [key, t] of folded) {
     if (!isMatrixKey(key, t.shape)) { f32.set(key, t); continue; }
     if (dtype === 'int8' && !NOT_INT8.test(key) && !(opts.keepF16 ?? []).some((r) => r.test(key))) {
       const { q, scale } = quantizeInt8(t.data, t.shape[0]!, 'rows');
       i8.set(key, { shape: t.shape, data: q });
       f32.set(key + SCALE_SUFFIX, { shape: [t.shape[0]!], data: scale });
-      int8Keys.push(key);
     } else {
       f16.set(key, { shape: t.shape, data: Uint16Array.from(t.data, (v) => f32ToF16(v)) });
-      f16Keys.push(key);
     }
   }
   const meta: Record<string, string> = {
     format: 'trans3dhead', config: JSON.stringify(config), dtype, bn_folded: 'true',
-    ...(dtype === 'int8' ? { quantization: `int8 symmetric per output channel (dim 0): w = q * <key>${SCALE_SUFFIX}`, f16_keys: JSON.stringify(f16Keys) } : {}),
+    ...(dtype === 'int8' ? {
+      quantization: `int8 symmetric per output channel (dim 0): w = q * <key>${SCALE_SUFFIX}`,
+      keep_f16: JSON.stringify((opts.keepF16 ?? []).map((r) => r.source)),
+    } : {}),
   };
   return writeSafetensors(new Map([...f32, ...f16, ...i8]), meta);
 }
