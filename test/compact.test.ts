@@ -8,7 +8,10 @@ import { conv2d, convOut, packConvWeight, type ConvTiles } from '../src/kernels/
 import { gemm, type GemmTiles } from '../src/kernels/gemm.ts';
 import { compactMatrix, expandMatrix, f32ToF16, matrixWeight, packF16, quantizeInt8 } from '../src/kernels/weights.ts';
 import { f16ToF32 } from '../src/io/tensor.ts';
+import { compactQamemWeight, qamem, qamemWeightLayout } from '../src/kernels/qamem.ts';
+import { Graph } from '../src/graph/graph.ts';
 import { conv2dRef } from './reference/conv2d.ts';
+import { qamemRef } from './reference/qamem.ts';
 import { gemmRef } from './reference/gemm.ts';
 import { assertClose, newGraph, randomArray, runGraph } from './helpers.ts';
 
@@ -125,6 +128,26 @@ test('conv2d: f16 and int8 weights, 3x3 / strided 1x1 / 1x1 through gemm, every 
       for (const tiles of CONV_TILES) await checkConv(c, format, 40 * i + (format === 'f16' ? 0 : 3), tiles);
     }
     await checkConv({ C: 8, N: 16, k: 1, stride: 1, pad: 0 }, format, 99); // default: the gemm route
+  }
+});
+
+test('qamem: f16 and int8 group matrices (int8 scale per group and output channel), both schedules', async () => {
+  for (const format of ['f16', 'int8'] as const) {
+    for (const [B, N, d, gpuSchedule] of [[1, 6, 32, undefined], [3, 5, 7, undefined], [2, 4, 37, true]] as const) {
+      let g = await newGraph();
+      if (gpuSchedule !== undefined) g = new Graph({ ...g.tuning, cpuLike: !gpuSchedule });
+      const seed = B * 100 + d;
+      const X = randomArray(B * N * d, seed), W = randomArray(N * d * d, seed + 1, 1 / Math.sqrt(d)), bias = randomArray(N * d, seed + 2);
+      // What the compact weight stands for, quantized in the Conv1d layout (per output channel = row).
+      let ref: Float32Array;
+      if (format === 'f16') ref = W.map((v) => f16ToF32(f32ToF16(v)));
+      else { const { q, scale } = quantizeInt8(W, N * d, 'rows'); ref = Float32Array.from(q, (v, i) => v * scale[Math.floor(i / d)]!); }
+      const packed = qamemWeightLayout(W, N, d);
+      const w = matrixWeight(g, 'w', [N, d, d], packed, compactQamemWeight(packed, N, d, format));
+      g.output('y', qamem(g, g.input('x', [B, N, d]), w, g.weight('b', [N * d], bias)));
+      const out = await runGraph(g, { x: X });
+      assertClose(out.y, qamemRef(X, ref, bias, B, N, d), tol(d), `qamem ${format} B${B} N${N} d${d}`);
+    }
   }
 });
 

@@ -153,6 +153,6 @@ function gpuScale(s: Float32Array): Float32Array {
 export function matrixWeight(g: Graph, name: string, shape: readonly number[], data: Float32Array, compact?: CompactMatrix): MatrixWeight {
   if (!compact) return g.weight(name, shape, data);
   const words = g.weight(`${name}.${compact.format}`, [compact.words.length], compact.words);
-  const scale = compact.scale ? g.weight(`${name}.scale`, [compact.N], gpuScale(compact.scale)) : undefined;
+  const scale = compact.scale ? g.weight(`${name}.scale`, [compact.scale.length], gpuScale(compact.scale)) : undefined;
   return { format: compact.format, shape: [...shape], name, words, scale };
 }

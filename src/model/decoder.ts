@@ -286,7 +286,7 @@ function decoderLayer(g: Graph, bw: BranchWeights, l: number, input: LayerIO | n
     qCross = lin(n1.plus!, s.crossQ, { name: name('cross_attn.q') });
   }
   let a = attention(g, qCross, seqView(mem.K, l * d, d), seqView(mem.V, l * d, d), { heads, name: name('cross_attn.attention') });
-  if (lw.qamem) a = qamem(g, a, hw(g, lw.qamem.W), hw(g, lw.qamem.b), name('cross_attn.qamem'));
+  if (lw.qamem) a = qamem(g, a, hwB(g, lw.qamem.W), hw(g, lw.qamem.b), name('cross_attn.qamem'));
   const s2 = lin(a, lw.crossOut, { residual: t1, name: name('cross_attn.out_proj') });
   const t2 = layerNorm(g, s2, hw(g, lw.norm2.gamma), hw(g, lw.norm2.beta), { name: name('norm2') });
   const h = lin(t2, lw.linear1, { relu: true, name: name('linear1') });

@@ -12,6 +12,7 @@ import type { Trans3DHeadConfig } from './config.ts';
 import { buildLandmarkBranch, buildParamsBranch, memoryPlusPos, packBranch, type BranchWeights, type HostWeight, type LinearWeights } from './decoder.ts';
 import { buildFlame } from './flame.ts';
 import { compactMatrix, type WeightFormat } from '../kernels/weights.ts';
+import { compactQamemWeight } from '../kernels/qamem.ts';
 
 /**
  * Every weight the network reads, validated and packed once when the model is created
@@ -79,6 +80,13 @@ export function compactNetwork(w: NetworkWeights, format: 'f16' | 'int8', int8Ke
     if (b.head) linears.push(b.head.W);
     if (b.queryInit) linears.push(b.queryInit.W);
     for (const h of b.residualHeads ?? []) linears.push(...h.map((x) => x.W));
+  }
+  for (const b of [w.params, w.landmark]) {
+    for (const l of b.layers) {
+      if (!l.qamem) continue;
+      const [N, d] = l.qamem.W.shape as [number, number, number];
+      if (l.qamem.W.data.length >= COMPACT_MIN) l.qamem.W.compact = compactQamemWeight(l.qamem.W.data, N, d, pick(l.qamem.W.name));
+    }
   }
   for (const h of linears) {
     if (h.data.length < COMPACT_MIN || h.shape.length !== 2) continue;
