@@ -62,9 +62,10 @@ test('f16 on the GPU computes what the f16 file stores; drift against PyTorch f3
   assert.ok(gpuF16.gpuMiB < 0.7 * gpuF32.gpuMiB, `GPU weights ${gpuF16.gpuMiB.toFixed(1)} vs ${gpuF32.gpuMiB.toFixed(1)} MiB`);
   const d = drift(gpuF16.r);
   console.log(`  f16 drift vs PyTorch f32: ${JSON.stringify(d)}; GPU weights ${gpuF16.gpuMiB.toFixed(1)} MiB`);
-  assert.ok(d.landmarks <= 1, `landmarks ${d.landmarks} px`);
-  assert.ok(d.projected <= 80, `projected ${d.projected} px`);
-  assert.ok(d.pose <= 8, `pose ${d.pose} deg`);
+  // Landmarks meet the issue's f16 budget (0.36 px measured); projection and pose do not (above).
+  assert.ok(d.landmarks <= 0.5, `landmarks ${d.landmarks} px`);
+  assert.ok(d.projected <= 15, `projected ${d.projected} px (9.1 measured)`);
+  assert.ok(d.pose <= 6, `pose ${d.pose} deg (4.5 measured)`);
 });
 
 test('int8 on the GPU: runs, smaller on the GPU, drift within the measured bounds', async () => {
@@ -73,8 +74,10 @@ test('int8 on the GPU: runs, smaller on the GPU, drift within the measured bound
   console.log(`  int8 drift vs PyTorch f32: ${JSON.stringify(d)}; GPU weights ${gpuMiB.toFixed(1)} MiB`);
   assert.ok(r.params.every(Number.isFinite));
   assert.ok(gpuMiB < 100, `GPU weights ${gpuMiB.toFixed(1)} MiB`);
-  assert.ok(d.landmarks <= 40, `landmarks ${d.landmarks} px`);
-  assert.ok(d.pose <= 90, `pose ${d.pose} deg`);
+  // Measured 4.4 px, 158 px, 52 deg: the backbone's int8 rounding through the fixture's head.
+  assert.ok(d.landmarks <= 10, `landmarks ${d.landmarks} px`);
+  assert.ok(d.projected <= 300, `projected ${d.projected} px`);
+  assert.ok(d.pose <= 80, `pose ${d.pose} deg`);
 });
 
 test.run();
