@@ -19,7 +19,7 @@ const USAGE = `trans3dhead: 3D head alignment (Trans3DHead) on WebGPU
   trans3dhead run <image...> [--weights w.safetensors|w.pth] [--flame f.safetensors|generic_model.pkl|f.npz]
                   [--flame-landmarks file]... [--box x,y,w,h] [--out result.json] [--overlay out.png]
                   [--nhead N] [--strip-prefix p] [--adapter A] [--limits L] [--schedule S]
-  trans3dhead convert in.pth|in.safetensors out.safetensors [--dtype f32|f16|int8 [--keep-f16 regexp]...] [--strip-prefix p] [--nhead N]
+  trans3dhead convert in.pth|in.safetensors out.safetensors [--dtype f32|f16|int8 [--keep-f16 regexp|none]...] [--strip-prefix p] [--nhead N]
   trans3dhead convert-flame generic_model.pkl|model.npz out.safetensors [--flame-landmarks file]...
   trans3dhead info [--adapter A] [--limits L]
 
@@ -147,10 +147,11 @@ async function convert({ pos, one, many }: Args): Promise<void> {
   const dtype = one('dtype') ?? 'f32';
   if (!(WEIGHT_FORMATS as readonly string[]).includes(dtype)) throw new UsageError(`convert: --dtype must be one of ${WEIGHT_FORMATS.join(', ')}, got ${JSON.stringify(dtype)}`);
   const w = parseWeights(bytes, pos[0], { config, stripPrefix: one('strip-prefix') });
-  const keepF16 = (many('keep-f16') ?? []).map((r) => {
+  // --keep-f16 replaces the default choice (INT8_KEEP_F16_DEFAULT); --keep-f16 none: all int8.
+  const keepF16 = many('keep-f16')?.filter((r) => r !== 'none').map((r) => {
     try { return new RegExp(r); } catch (e) { throw new UsageError(`convert: --keep-f16 ${JSON.stringify(r)} is not a regular expression: ${(e as Error).message}`); }
   });
-  if (keepF16.length && dtype !== 'int8') throw new UsageError('convert: --keep-f16 only applies to --dtype int8');
+  if (keepF16 && dtype !== 'int8') throw new UsageError('convert: --keep-f16 only applies to --dtype int8');
   const out = dtype === 'f32' ? weightsToSafetensors(w.sd, w.config) : compactWeightsToSafetensors(w.sd, w.config, dtype as WeightFormat, { keepF16 });
   await writeAtomic(pos[1], out);
   process.stdout.write(`wrote ${pos[1]}: ${w.sd.size} tensors, ${dtype}, ${(out.length / 2 ** 20).toFixed(1)} MiB, config ${JSON.stringify(w.config)}\n`);

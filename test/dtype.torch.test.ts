@@ -9,7 +9,8 @@
 // fit on this photo's exact features (python/trans3dhead_ref/init.py), a sum of +-100-sized terms
 // that cancel to ~1, so it amplifies any feature change about 100x; rounding the backbone alone
 // to f16 moves the pose 4.4 deg (input_proj 0.02, params branch 0.13, landmark branch 0). The
-// bounds below are the measured drift with margin: regressions guards, not the issue's budgets.
+// bounds below are the measured drift with margin (regression guards), except landmarks, which
+// meet the issue's budgets (f16 0.5 px, int8 2 px) on this photo.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
@@ -59,7 +60,7 @@ test('f16 on the GPU computes what the f16 file stores; drift against PyTorch f3
   const gpuF32 = await run(files.f16, 'f32');
   const same = maxAbsDiff(gpuF16.r.params, gpuF32.r.params), sameLm = maxAbsDiff(gpuF16.r.landmarks, gpuF32.r.landmarks);
   assert.ok(same <= 1e-4 && sameLm <= 1e-3, `f16 weights on the GPU vs the same values in f32: params ${same}, landmarks ${sameLm}`);
-  assert.ok(gpuF16.gpuMiB < 0.7 * gpuF32.gpuMiB, `GPU weights ${gpuF16.gpuMiB.toFixed(1)} vs ${gpuF32.gpuMiB.toFixed(1)} MiB`);
+  assert.ok(gpuF16.gpuMiB < 0.6 * gpuF32.gpuMiB, `GPU weights ${gpuF16.gpuMiB.toFixed(1)} vs ${gpuF32.gpuMiB.toFixed(1)} MiB`);
   const d = drift(gpuF16.r);
   console.log(`  f16 drift vs PyTorch f32: ${JSON.stringify(d)}; GPU weights ${gpuF16.gpuMiB.toFixed(1)} MiB`);
   // Landmarks meet the issue's f16 budget (0.36 px measured); projection and pose do not (above).
@@ -68,16 +69,17 @@ test('f16 on the GPU computes what the f16 file stores; drift against PyTorch f3
   assert.ok(d.pose <= 6, `pose ${d.pose} deg (4.5 measured)`);
 });
 
-test('int8 on the GPU: runs, smaller on the GPU, drift within the measured bounds', async () => {
+test('int8 on the GPU (default per-layer choice): smaller on the GPU, landmarks within the 2 px budget, drift bounded', async () => {
   const { r, gpuMiB } = await run(files.int8, 'int8');
   const d = drift(r);
   console.log(`  int8 drift vs PyTorch f32: ${JSON.stringify(d)}; GPU weights ${gpuMiB.toFixed(1)} MiB`);
   assert.ok(r.params.every(Number.isFinite));
-  assert.ok(gpuMiB < 100, `GPU weights ${gpuMiB.toFixed(1)} MiB`);
-  // Measured 4.4 px, 158 px, 52 deg: the backbone's int8 rounding through the fixture's head.
-  assert.ok(d.landmarks <= 10, `landmarks ${d.landmarks} px`);
-  assert.ok(d.projected <= 300, `projected ${d.projected} px`);
-  assert.ok(d.pose <= 80, `pose ${d.pose} deg`);
+  assert.ok(gpuMiB < 80, `GPU weights ${gpuMiB.toFixed(1)} MiB (71 measured; f32 193)`);
+  // The default int8 file (stem, layer1, layer2 kept f16): landmarks meet the issue's 2 px budget
+  // (1.25 measured); projection (4.7 px) and pose (8 deg) do not. All-int8 measured 4.4 px, 52 deg.
+  assert.ok(d.landmarks <= 2, `landmarks ${d.landmarks} px`);
+  assert.ok(d.projected <= 10, `projected ${d.projected} px`);
+  assert.ok(d.pose <= 12, `pose ${d.pose} deg`);
 });
 
 test.run();

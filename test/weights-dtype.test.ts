@@ -14,7 +14,7 @@ import { f16ToF32, type StateDict } from '../src/io/tensor.ts';
 import { f32ToF16 } from '../src/kernels/weights.ts';
 import { BN_EPS, foldBatchNorm } from '../src/model/backbone.ts';
 import { resolveConfig } from '../src/model/config.ts';
-import { backboneConvBn, compactWeightsToSafetensors, isMatrixKey, parseWeights, SCALE_SUFFIX, weightsToSafetensors } from '../src/model/weights.ts';
+import { backboneConvBn, compactWeightsToSafetensors, INT8_KEEP_F16_DEFAULT, isMatrixKey, parseWeights, SCALE_SUFFIX, weightsToSafetensors } from '../src/model/weights.ts';
 import { packNetwork } from '../src/model/network.ts';
 import { syntheticFlame } from '../src/model/synthetic-flame.ts';
 
@@ -147,6 +147,13 @@ test('int8 with layers kept in f16 (--keep-f16): stored f16, recorded in the met
   assert.is(net.backbone.stages[3]![0]!.conv2.compact?.format, 'f16');
   assert.is(net.backbone.stages[2]![0]!.conv2.compact?.format, 'int8');
   expectError(() => parseWeights(rewrite(bytes, (_m, meta) => { meta.keep_f16 = '[('; }), 'x'), /keep_f16/, '__metadata__.keep_f16');
+  // The default keeps the stem and the first two stages in f16; [] makes every matrix int8.
+  const def = readSafetensors(compactWeightsToSafetensors(src.sd, src.config, 'int8'));
+  assert.is(def.dtypes.get('backbone.layer2.0.conv2.weight'), 'F16');
+  assert.is(def.dtypes.get('backbone.layer3.0.conv2.weight'), 'I8');
+  assert.is(def.metadata.keep_f16, JSON.stringify(INT8_KEEP_F16_DEFAULT.map((r) => r.source)));
+  const none = readSafetensors(compactWeightsToSafetensors(src.sd, src.config, 'int8', { keepF16: [] }));
+  assert.is(none.dtypes.get('backbone.layer2.0.conv2.weight'), 'I8');
 });
 
 test('malformed compact files: missing or misshapen scale, orphan scale, int8 where it cannot be, integer weights, bad dtype, truncated', () => {

@@ -134,11 +134,20 @@ export function backboneConvBn(prefix = 'backbone.'): [conv: string, bn: string]
   return out;
 }
 
+/**
+ * Layers int8 files keep in f16 unless told otherwise (`--keep-f16`): the backbone's stem and
+ * first two stages, 1.4 M of the 42 M weights (+1.4 MiB). Measured on the full model
+ * (bench/README "Compact weights"): rounding errors there pass through the most layers, and
+ * keeping them f16 cut the pose drift 52 -> 8 deg and landmarks 4.4 -> 1.25 px.
+ */
+export const INT8_KEEP_F16_DEFAULT: readonly RegExp[] = [/^backbone\.(conv1|layer1|layer2)\./];
+
 export interface CompactOptions {
   /**
    * int8 files: weights kept in f16, the per-layer choice for sensitive layers: regexps on the
    * key that also match the module's packed weights (so anchor them on module paths, e.g.
    * `^backbone\.layer1\.`). Stored in the metadata; the GPU keeps the same layers in f16.
+   * Default INT8_KEEP_F16_DEFAULT; [] makes every matrix int8.
    */
   keepF16?: RegExp[];
 }
@@ -163,11 +172,12 @@ export function compactWeightsToSafetensors(sd: StateDict, config: Trans3DHeadCo
     folded.set(`${bn}.running_mean`, { shape: [cout], data: new Float32Array(cout) });
     folded.set(`${bn}.running_var`, { shape: [cout], data: new Float32Array(cout).fill(1 - BN_EPS) });
   }
+  const keep = opts.keepF16 ?? INT8_KEEP_F16_DEFAULT;
   // Widest first: every tensor's bytes start aligned to its element size.
   const f32 = new Map<string, WritableTensor>(), f16 = new Map<string, WritableTensor>(), i8 = new Map<string, WritableTensor>();
   for (const [key, t] of folded) {
     if (!isMatrixKey(key, t.shape)) { f32.set(key, t); continue; }
-    if (dtype === 'int8' && !NOT_INT8.test(key) && !(opts.keepF16 ?? []).some((r) => r.test(key))) {
+    if (dtype === 'int8' && !NOT_INT8.test(key) && !keep.some((r) => r.test(key))) {
       const { q, scale } = quantizeInt8(t.data, t.shape[0]!, 'rows');
       i8.set(key, { shape: t.shape, data: q });
       f32.set(key + SCALE_SUFFIX, { shape: [t.shape[0]!], data: scale });
@@ -179,7 +189,7 @@ export function compactWeightsToSafetensors(sd: StateDict, config: Trans3DHeadCo
     format: 'trans3dhead', config: JSON.stringify(config), dtype, bn_folded: 'true',
     ...(dtype === 'int8' ? {
       quantization: `int8 symmetric per output channel (dim 0): w = q * <key>${SCALE_SUFFIX}`,
-      keep_f16: JSON.stringify((opts.keepF16 ?? []).map((r) => r.source)),
+      keep_f16: JSON.stringify(keep.map((r) => r.source)),
     } : {}),
   };
   return writeSafetensors(new Map([...f32, ...f16, ...i8]), meta);
