@@ -19,7 +19,7 @@ const USAGE = `trans3dhead: 3D head alignment (Trans3DHead) on WebGPU
   trans3dhead run <image...> [--weights w.safetensors|w.pth] [--flame f.safetensors|generic_model.pkl|f.npz]
                   [--flame-landmarks file]... [--box x,y,w,h] [--out result.json] [--overlay out.png]
                   [--nhead N] [--strip-prefix p] [--adapter A] [--limits L] [--schedule S]
-  trans3dhead convert in.pth|in.safetensors out.safetensors [--dtype f32|f16|int8 [--keep-f16 regexp|none]...] [--strip-prefix p] [--nhead N]
+  trans3dhead convert in.pth out.safetensors [--dtype f32|f16|int8 [--keep-f16 regexp|none]...] [--strip-prefix p] [--nhead N]
   trans3dhead convert-flame generic_model.pkl|model.npz out.safetensors [--flame-landmarks file]...
   trans3dhead info [--adapter A] [--limits L]
 
