@@ -3,7 +3,8 @@
 //   node --import ./scripts/register.mjs bench/dtype.ts [--dir .cache/torch-full] [--repeats 5]
 // The weights are the PyTorch reference's BatchNorm-calibrated ones (python/make_fixtures.py
 // --config full -> .cache/torch-full/model.pth); the f16 and int8 files are made here with the
-// converter (compactWeightsToSafetensors, what `trans3dhead convert --dtype` writes).
+// converter (compactWeightsToSafetensors, what `trans3dhead convert --dtype` writes; cached in
+// .cache/model-<dtype>.safetensors: REGENERATE=1 or delete them after changing the converter).
 // Adapter: TRANS3DHEAD_ADAPTER (swiftshader, lavapipe, ...).
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { nodePlatform, getDevice, releaseDevice } from '../src/platform/node.ts';
@@ -53,6 +54,7 @@ for (const f of formats) {
   else if (ref) {
     const d = { lm: 0, proj: 0, params: 0, pose: 0 };
     out.forEach((r, i) => {
+      console.log(`  ${f} ${PHOTOS[i]}: landmarks ${maxDist(r.landmarks, ref![i]!.landmarks).toFixed(3)} px, projected ${maxDist(r.projectedVertices, ref![i]!.projectedVertices).toFixed(3)} px, params ${maxDiff(r.params, ref![i]!.params).toFixed(4)}, pose ${maxDiff(pose(r), pose(ref![i]!)).toFixed(3)} deg`);
       d.lm = Math.max(d.lm, maxDist(r.landmarks, ref![i]!.landmarks));
       d.proj = Math.max(d.proj, maxDist(r.projectedVertices, ref![i]!.projectedVertices));
       d.params = Math.max(d.params, maxDiff(r.params, ref![i]!.params));
