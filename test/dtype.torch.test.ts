@@ -13,7 +13,12 @@
 // meet the issue's budgets (f16 0.5 px, int8 2 px) on this photo.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { f16ToF32 } from '../src/io/tensor.ts';
+import { f32ToF16 } from '../src/kernels/weights.ts';
 import { nodePlatform } from '../src/platform/node.ts';
 import { Trans3DHead, type HeadResult } from '../src/model/trans3dhead.ts';
 import { compactWeightsToSafetensors, parseWeights } from '../src/model/weights.ts';
@@ -49,6 +54,28 @@ function drift(r: HeadResult) {
     params: maxAbsDiff(r.params, exp.get('params')!), pose: maxAbsDiff([r.pose.pitch, r.pose.yaw, r.pose.roll], pose),
   };
 }
+
+test('f16 and bf16 .pth checkpoints (PyTorch .half() / .bfloat16()) load as f16, values exact', () => {
+  const dir = mkdtempSync(join(tmpdir(), 't3dh-half-'));
+  const small = 'test/fixtures/small';
+  const py = `import torch, sys
+sd = torch.load(sys.argv[1])['state_dict']
+for name, dt in (('f16', torch.float16), ('bf16', torch.bfloat16)):
+    torch.save({k: (v.to(dt) if v.is_floating_point() else v) for k, v in sd.items()}, f'{sys.argv[2]}/{name}.pth')`;
+  const r = spawnSync('/usr/bin/python3', ['-c', py, `${small}/model.pth`, dir], { encoding: 'utf8' });
+  assert.is(r.status, 0, r.stderr);
+  const ref = parseWeights(new Uint8Array(readFileSync(`${small}/model.pth`)), 'model.pth', { config: config(small) });
+  const bf16 = (v: number) => { const f = new Float32Array([v]), u = new Uint32Array(f.buffer); u[0] = (u[0]! + 0x7fff + ((u[0]! >>> 16) & 1)) & 0xffff0000; return f[0]!; };
+  for (const [name, round] of [['f16', (v: number) => f16ToF32(f32ToF16(v))], ['bf16', bf16]] as const) {
+    const w = parseWeights(new Uint8Array(readFileSync(join(dir, `${name}.pth`))), `${name}.pth`, { config: config(small) });
+    assert.is(w.dtype, 'f16', name);
+    for (const [k, t] of ref.sd) {
+      if (k.endsWith('num_batches_tracked')) continue;
+      const got = w.sd.get(k)!.data;
+      for (let i = 0; i < got.length; i++) if (got[i] !== round(t.data[i]!)) assert.unreachable(`${name} ${k}[${i}]: ${got[i]} vs ${t.data[i]}`);
+    }
+  }
+});
 
 test('convert --dtype sizes on the full model: f16 <= 97 MiB, int8 <= 50 MiB', () => {
   assert.ok(files.f16.length <= 97 * MiB, `f16 ${(files.f16.length / MiB).toFixed(1)} MiB`);
