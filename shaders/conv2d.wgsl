@@ -29,10 +29,17 @@ alias E = vec4f;   // weights, bias, residual and outputs, along the channels
 alias E = f32;
 //#endif
 
+//#if BF16 || BI8
+alias BW = u32;   // compact weights: packed f16 pairs or int8 quads (matmul.wgsl)
+//#else
+alias BW = E;
+//#endif
+
 //#include matmul.consts
 
 //#if !REDUCE
 fn bBase(z: u32) -> u32 { return 0u; }
+//#include matmul.bload
 
 // K loop of the register schedule: kernel rows ky outside; inside, e runs over the KW*C
 // elements e = (kx, ci) of the window's row, which are contiguous in NHWC: x[n, iy, ix0 + kx, ci]

@@ -24,6 +24,13 @@ alias E = f32;
 //#endif
 
 fn bBase(z: u32) -> u32 { return z * p.strideB; }
+//#include matmul.bload
+
+//#if BF16 || BI8
+alias BW = u32;   // compact weights: packed f16 pairs or int8 quads (matmul.wgsl)
+//#else
+alias BW = E;
+//#endif
 
 //#include matmul.consts
 

@@ -6,6 +6,11 @@
 //   fn bBase(z: u32) -> u32   offset of batch item z's B (0 when B is shared)
 // Flags: KVEC4 (A is read as vec4s along K, 4 rows of B per step), NVEC4 (B, bias, residual
 // and the output are vec4s along N), SPLIT (store raw partial sums: no epilogue).
+// B's storage (compact weights, src/kernels/weights.ts): BF16 (pairs of f16 in u32 words,
+// unpack2x16float, any adapter) or BI8 (4 int8 in a u32, unpack4x8snorm = q/127, symmetric per
+// output column); both accumulate in f32. Optional `wscale` (E, per output column) multiplies the
+// sums before the epilogue: the int8 scale times 127. The kernel's `b` element type is BW.
+// B is only read through bAt (one element) and bAt4 (4 consecutive elements at a multiple of 4).
 // Register tiles are named variables unrolled by //#for: SwiftShader's Subzero keeps
 // function-scope arrays in memory.
 
@@ -22,9 +27,13 @@ override WG_X: u32 = 8u;
 override WG_Y: u32 = 8u;
 
 // Epilogue for output element(s) at flat index o (a vec4 index with NVEC4), column (vec4) c.
-// With SPLIT the partial sums are stored raw; the reduce node applies it after the sum.
+// With SPLIT the partial sums are stored raw; the reduce node applies it after the sum (the
+// int8 scale, being linear, is applied to each partial here).
 fn out(o: u32, c: u32, acc: E) {
   var v = acc;
+//#if WSCALE
+  v *= wscale[c];
+//#endif
 //#if BIAS
   v += bias[c];
 //#endif
@@ -51,6 +60,21 @@ fn store4(z: u32, r: u32, col: u32, v: vec4f) {
   if (col + 3u < p.N) { out(o + 3u, col + 3u, v.w); }
 //#endif
 }
+//#endpart
+
+//#part bload
+// B's element loads (the flags above); REDUCE variants, which bind no b, leave this part out.
+//#if BF16
+fn bAt(i: u32) -> f32 { return unpack2x16float(b[i >> 1u])[i & 1u]; }
+fn bAt4(i4: u32) -> vec4f { return vec4f(unpack2x16float(b[2u * i4]), unpack2x16float(b[2u * i4 + 1u])); }
+//#elif BI8
+fn bAt(i: u32) -> f32 { return unpack4x8snorm(b[i >> 2u])[i & 3u]; }
+fn bAt4(i4: u32) -> vec4f { return unpack4x8snorm(b[i4]); }
+//#elif NVEC4
+fn bAt4(i4: u32) -> vec4f { return b[i4]; }
+//#else
+fn bAt(i: u32) -> f32 { return b[i]; }
+//#endif
 //#endpart
 
 //#part registers_entry
@@ -91,19 +115,19 @@ fn main_registers(@builtin(global_invocation_id) gid: vec3u) {
 //#if NVEC4
       let bRow = k * N4;
 //#for j in 0..TN4
-      let b$j_0 = b[bc$j + bRow];
-      let b$j_1 = b[bc$j + bRow + N4];
-      let b$j_2 = b[bc$j + bRow + 2u * N4];
-      let b$j_3 = b[bc$j + bRow + 3u * N4];
+      let b$j_0 = bAt4(bc$j + bRow);
+      let b$j_1 = bAt4(bc$j + bRow + N4);
+      let b$j_2 = bAt4(bc$j + bRow + 2u * N4);
+      let b$j_3 = bAt4(bc$j + bRow + 3u * N4);
 //#endfor
 //#else
       let bRow = vec4u(k * p.N);
 //#for j in 0..TN4
       let bi$j = bc$j + bRow;
-      let b$j_0 = vec4f(b[bi$j.x], b[bi$j.y], b[bi$j.z], b[bi$j.w]);
-      let b$j_1 = vec4f(b[bi$j.x + p.N], b[bi$j.y + p.N], b[bi$j.z + p.N], b[bi$j.w + p.N]);
-      let b$j_2 = vec4f(b[bi$j.x + 2u * p.N], b[bi$j.y + 2u * p.N], b[bi$j.z + 2u * p.N], b[bi$j.w + 2u * p.N]);
-      let b$j_3 = vec4f(b[bi$j.x + 3u * p.N], b[bi$j.y + 3u * p.N], b[bi$j.z + 3u * p.N], b[bi$j.w + 3u * p.N]);
+      let b$j_0 = vec4f(bAt(bi$j.x), bAt(bi$j.y), bAt(bi$j.z), bAt(bi$j.w));
+      let b$j_1 = vec4f(bAt(bi$j.x + p.N), bAt(bi$j.y + p.N), bAt(bi$j.z + p.N), bAt(bi$j.w + p.N));
+      let b$j_2 = vec4f(bAt(bi$j.x + 2u * p.N), bAt(bi$j.y + 2u * p.N), bAt(bi$j.z + 2u * p.N), bAt(bi$j.w + 2u * p.N));
+      let b$j_3 = vec4f(bAt(bi$j.x + 3u * p.N), bAt(bi$j.y + 3u * p.N), bAt(bi$j.z + 3u * p.N), bAt(bi$j.w + 3u * p.N));
 //#endfor
 //#endif
 //#for i in 0..TM
@@ -119,13 +143,13 @@ fn main_registers(@builtin(global_invocation_id) gid: vec3u) {
 //#if NVEC4
       let bRow = k * N4;
 //#for j in 0..TN4
-      let b$j = b[bc$j + bRow];
+      let b$j = bAt4(bc$j + bRow);
 //#endfor
 //#else
       let bRow = vec4u(k * p.N);
 //#for j in 0..TN4
       let bi$j = bc$j + bRow;
-      let b$j = vec4f(b[bi$j.x], b[bi$j.y], b[bi$j.z], b[bi$j.w]);
+      let b$j = vec4f(bAt(bi$j.x), bAt(bi$j.y), bAt(bi$j.z), bAt(bi$j.w));
 //#endfor
 //#endif
 //#for i in 0..TM
@@ -176,10 +200,10 @@ fn main_tiled(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) l
       var v = vec4f(0.0);
       if ((kr < ke) & (col < p.N)) {
 //#if NVEC4
-        v = b[bBase(z) / 4u + kr * (p.N / 4u) + col / 4u];
+        v = bAt4(bBase(z) / 4u + kr * (p.N / 4u) + col / 4u);
 //#else
         let base = bBase(z) + kr * p.N;
-        for (var q = 0u; q < 4u; q++) { if (col + q < p.N) { v[q] = b[base + col + q]; } }
+        for (var q = 0u; q < 4u; q++) { if (col + q < p.N) { v[q] = bAt(base + col + q); } }
 //#endif
       }
       tileB[kk * (TILE_N / 4u) + n4] = v;

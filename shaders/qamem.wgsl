@@ -7,6 +7,20 @@
 // (at batch 1 this is a matrix-vector product per group: W is streamed once, memory bound).
 
 // Bindings and Params: declared in src/kernels/qamem.ts.
+// Compact weights (src/kernels/weights.ts): WF16 (f16 pairs in u32 words) or WI8 (int8 quads,
+// unpack4x8snorm = q/127, with wscale = scale*127 per output channel (group, o)); f32 sums.
+//#if WF16 || WI8
+alias WT = u32;
+//#else
+alias WT = f32;
+//#endif
+//#if WF16
+fn wAt(i: u32) -> f32 { return unpack2x16float(w[i >> 1u])[i & 1u]; }
+//#elif WI8
+fn wAt(i: u32) -> f32 { return unpack4x8snorm(w[i >> 2u])[i & 3u]; }
+//#else
+fn wAt(i: u32) -> f32 { return w[i]; }
+//#endif
 
 const TR: u32 = {{TR}};
 const TN4: u32 = {{TN4}};
@@ -35,7 +49,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 //#for cc in 0..CK
 //#for j in 0..TN4
     let wi$cc_$j = wCol$j + vec4u((c + $cc) * p.d);
-    let w$cc_$j = vec4f(w[wi$cc_$j.x], w[wi$cc_$j.y], w[wi$cc_$j.z], w[wi$cc_$j.w]);
+    let w$cc_$j = vec4f(wAt(wi$cc_$j.x), wAt(wi$cc_$j.y), wAt(wi$cc_$j.z), wAt(wi$cc_$j.w));
 //#endfor
 //#for r in 0..TR
     let x$cc_$r = vec4f(x[xOff$r + c + $cc]);
@@ -48,7 +62,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   for (; c < p.d; c++) {
 //#for j in 0..TN4
     let wi$j = wCol$j + vec4u(c * p.d);
-    let w$j = vec4f(w[wi$j.x], w[wi$j.y], w[wi$j.z], w[wi$j.w]);
+    let w$j = vec4f(wAt(wi$j.x), wAt(wi$j.y), wAt(wi$j.z), wAt(wi$j.w));
 //#endfor
 //#for r in 0..TR
 //#for j in 0..TN4
@@ -62,7 +76,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 //#for e in 0..4
     {
       let o = col0 + 4u * $j + $e;
+//#if WSCALE
+      if (o < p.d) { y[xOff$r + o] = acc$r_$j[$e] * wscale[i * p.d + o] + bias[i * p.d + o]; }
+//#else
       if (o < p.d) { y[xOff$r + o] = acc$r_$j[$e] + bias[i * p.d + o]; }
+//#endif
     }
 //#endfor
 //#endfor

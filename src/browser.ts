@@ -3,6 +3,6 @@ import { bindApi } from './model/api.ts';
 import { browserPlatform } from './platform/browser.ts';
 
 export const { createModel, runModel } = bindApi(browserPlatform);
-export { getDevice, createDevice, releaseDevice } from './platform/browser.ts';
+export { getDevice, createDevice, releaseDevice, clearModelCache, MODEL_CACHE } from './platform/browser.ts';
 export * from './exports.ts';
 export { OverlayRenderer, type OverlayFrame, type OverlayOptions, type PhotoSource } from './render/overlay-renderer.ts';

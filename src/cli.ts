@@ -7,7 +7,8 @@ import { flameToSafetensors, readFlame } from './io/flame.ts';
 import { drawOverlay } from './model/overlay.ts';
 import { resultToJSON } from './model/result-json.ts';
 import { Trans3DHead } from './model/trans3dhead.ts';
-import { parseWeights, weightsToSafetensors } from './model/weights.ts';
+import { compactWeightsToSafetensors, parseWeights, weightsToSafetensors } from './model/weights.ts';
+import { WEIGHT_FORMATS, type WeightFormat } from './kernels/weights.ts';
 import { decodeImage } from './platform/node-io.ts';
 import { nodePlatform, releaseDevice } from './platform/node.ts';
 import { ADAPTER_CHOICES, describeAdapter, LIMITS_MODES, type AdapterChoice, type LimitsMode } from './platform/types.ts';
@@ -20,7 +21,7 @@ const USAGE = `trans3dhead: 3D head alignment (Trans3DHead) on WebGPU
   trans3dhead run <image...> [--weights w.safetensors|w.pth] [--flame f.safetensors|generic_model.pkl|f.npz]
                   [--flame-landmarks file]... [--box x,y,w,h] [--out result.json] [--overlay out.png]
                   [--nhead N] [--strip-prefix p] [--adapter A] [--limits L] [--schedule S]
-  trans3dhead convert in.pth out.safetensors [--strip-prefix p] [--nhead N]
+  trans3dhead convert in.pth out.safetensors [--dtype f32|f16|int8 [--keep-f16 regexp|none]...] [--strip-prefix p] [--nhead N]
   trans3dhead convert-flame generic_model.pkl|model.npz out.safetensors [--flame-landmarks file]...
   trans3dhead eval <dataset dir|split.json> [--split val] --weights w.pth [--flame f] [--flame-landmarks file]...
                   [--subsets DIR] [--head-indices head_indices.npy] [--face-indices face.npy]
@@ -41,7 +42,7 @@ class UsageError extends Error {}
 const str = { type: 'string' } as const;
 const COMMANDS: Record<string, { positionals: boolean; options: NonNullable<ParseArgsConfig['options']> }> = {
   run: { positionals: true, options: { weights: str, flame: str, 'flame-landmarks': { type: 'string', multiple: true }, box: str, out: str, overlay: str, nhead: str, 'strip-prefix': str, adapter: str, limits: str, schedule: str } },
-  convert: { positionals: true, options: { 'strip-prefix': str, nhead: str } },
+  convert: { positionals: true, options: { 'strip-prefix': str, nhead: str, dtype: str, 'keep-f16': { type: 'string', multiple: true } } },
   'convert-flame': { positionals: true, options: { 'flame-landmarks': { type: 'string', multiple: true } } },
   eval: { positionals: true, options: { split: str, weights: str, flame: str, 'flame-landmarks': { type: 'string', multiple: true }, subsets: str, 'head-indices': str, 'face-indices': str, out: str, limit: str, nhead: str, 'strip-prefix': str, adapter: str, limits: str, schedule: str } },
   info: { positionals: false, options: { adapter: str, limits: str } },
@@ -145,13 +146,21 @@ async function run({ pos, one, many }: Args): Promise<void> {
   }
 }
 
-async function convert({ pos, one }: Args): Promise<void> {
+async function convert({ pos, one, many }: Args): Promise<void> {
   if (pos.length !== 2) throw new UsageError('convert: give in.pth and out.safetensors');
   const config = parseNhead(one('nhead'));
   const bytes = new Uint8Array(await readFile(pos[0]));
+  const dtype = one('dtype') ?? 'f32';
+  if (!(WEIGHT_FORMATS as readonly string[]).includes(dtype)) throw new UsageError(`convert: --dtype must be one of ${WEIGHT_FORMATS.join(', ')}, got ${JSON.stringify(dtype)}`);
   const w = parseWeights(bytes, pos[0], { config, stripPrefix: one('strip-prefix') });
-  await writeAtomic(pos[1], weightsToSafetensors(w.sd, w.config));
-  process.stdout.write(`wrote ${pos[1]}: ${w.sd.size} tensors, config ${JSON.stringify(w.config)}\n`);
+  // --keep-f16 replaces the default choice (INT8_KEEP_F16_DEFAULT); --keep-f16 none: all int8.
+  const keepF16 = many('keep-f16')?.filter((r) => r !== 'none').map((r) => {
+    try { return new RegExp(r); } catch (e) { throw new UsageError(`convert: --keep-f16 ${JSON.stringify(r)} is not a regular expression: ${(e as Error).message}`); }
+  });
+  if (keepF16 && dtype !== 'int8') throw new UsageError('convert: --keep-f16 only applies to --dtype int8');
+  const out = dtype === 'f32' ? weightsToSafetensors(w.sd, w.config) : compactWeightsToSafetensors(w.sd, w.config, dtype as WeightFormat, { keepF16 });
+  await writeAtomic(pos[1], out);
+  process.stdout.write(`wrote ${pos[1]}: ${w.sd.size} tensors, ${dtype}, ${(out.length / 2 ** 20).toFixed(1)} MiB, config ${JSON.stringify(w.config)}\n`);
 }
 
 async function convertFlame({ pos, many }: Args): Promise<void> {

@@ -10,6 +10,7 @@ export { DEFAULT_CONFIG, type Trans3DHeadConfig } from './model/config.ts';
 export { readSafetensors, writeSafetensors } from './io/safetensors.ts';
 export { readTorchCheckpoint } from './io/torch.ts';
 export { readFlame, flameToSafetensors } from './io/flame.ts';
-export { parseWeights, weightsToSafetensors } from './model/weights.ts';
+export { parseWeights, weightsToSafetensors, compactWeightsToSafetensors } from './model/weights.ts';
+export { WEIGHT_FORMATS, type WeightFormat } from './kernels/weights.ts';
 export { syntheticFlame } from './model/synthetic-flame.ts';
 export { resultToJSON } from './model/result-json.ts';

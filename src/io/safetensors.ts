@@ -11,6 +11,8 @@ const MAX_HEADER_BYTES = 100_000_000;
 export interface SafetensorsFile {
   tensors: StateDict;
   metadata: Record<string, string>;
+  /** Each tensor's stored dtype (the tensors themselves are widened to f32). */
+  dtypes: Map<string, DType>;
 }
 
 export function readSafetensors(bytes: Uint8Array, file = '<memory>'): SafetensorsFile {
@@ -79,15 +81,22 @@ export function readSafetensors(bytes: Uint8Array, file = '<memory>'): Safetenso
     }
   }
   const tensors: StateDict = new Map();
+  const dtypes = new Map<string, DType>();
   for (const e of entries) {
     const data = decodeToFloat32(body.subarray(e.begin, e.end), e.dtype, (e.end - e.begin) / DTYPE_SIZE[e.dtype], true, file, e.name);
     tensors.set(e.name, { shape: e.shape, data });
+    dtypes.set(e.name, e.dtype);
   }
-  return { tensors, metadata: { ...metadata } };
+  return { tensors, metadata: { ...metadata }, dtypes };
 }
 
-/** A tensor to write: f32 data is written as F32, Int32Array data as I32 (indices, faces). */
-export type WritableTensor = HostTensor | { shape: number[]; data: Int32Array };
+/**
+ * A tensor to write: Float32Array data is written as F32, Int32Array as I32 (indices, faces),
+ * Int8Array as I8 (quantized weights), Uint16Array as F16 (the bit patterns: weights.ts f32ToF16).
+ */
+export type WritableTensor = HostTensor | { shape: number[]; data: Int32Array | Int8Array | Uint16Array };
+type WritableData = Float32Array | Int32Array | Int8Array | Uint16Array;
+const WRITE_DTYPE = (d: WritableData): DType => d instanceof Int32Array ? 'I32' : d instanceof Int8Array ? 'I8' : d instanceof Uint16Array ? 'F16' : 'F32';
 
 export function writeSafetensors(
   tensors: StateDict | Record<string, HostTensor> | Map<string, WritableTensor> | Record<string, WritableTensor>,
@@ -104,15 +113,15 @@ export function writeSafetensors(
     parts.push(`"__metadata__":{${m.join(',')}}`);
   }
   let offset = 0;
-  const layout: { data: Float32Array | Int32Array; begin: number }[] = [];
+  const layout: { data: WritableData; begin: number }[] = [];
   for (const [name, t] of map) {
     if (name === '__metadata__') fail(file, 'a tensor cannot be named __metadata__', { key: name });
     const count = shapeSize(t.shape, file, name);
     if (count !== t.data.length) {
       fail(file, 'data length does not match shape', { key: name, expected: `${count} (${formatShape(t.shape)})`, found: `${t.data.length}` });
     }
-    const dtype = t.data instanceof Int32Array ? 'I32' : 'F32';
-    const end = offset + t.data.length * 4;
+    const dtype = WRITE_DTYPE(t.data);
+    const end = offset + t.data.byteLength;
     parts.push(`${JSON.stringify(name)}:{"dtype":"${dtype}","shape":${JSON.stringify(t.shape)},"data_offsets":[${offset},${end}]}`);
     layout.push({ data: t.data, begin: offset });
     offset = end;
@@ -132,7 +141,8 @@ export function writeSafetensors(
   const base = 8 + header.length;
   const hostLittleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
   for (const { data, begin } of layout) {
-    if (hostLittleEndian) out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), base + begin);
+    if (hostLittleEndian || data instanceof Int8Array) out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), base + begin);
+    else if (data instanceof Uint16Array) for (let i = 0; i < data.length; i++) dv.setUint16(base + begin + i * 2, data[i]!, true);
     else if (data instanceof Float32Array) for (let i = 0; i < data.length; i++) dv.setFloat32(base + begin + i * 4, data[i]!, true);
     else for (let i = 0; i < data.length; i++) dv.setInt32(base + begin + i * 4, data[i]!, true);
   }

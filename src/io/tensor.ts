@@ -84,8 +84,9 @@ export function decodeToFloat32(
   checkByteLength(src, dtype, count, file, key);
   const out = allocFloat32(file, count, key);
   if (dtype === 'F32' && littleEndian === hostLittleEndian) {
-    // slice() copies into a fresh, aligned buffer, so it can be viewed as f32 directly.
-    out.set(new Float32Array(src.slice().buffer));
+    // A fresh, aligned copy, viewed as f32 directly. new Uint8Array(src) always copies; a Node
+    // Buffer's slice() would not (it is a view of the whole pooled/file buffer).
+    out.set(new Float32Array(new Uint8Array(src).buffer));
   } else if (dtype === 'BF16') {
     // bf16 is the top half of an f32.
     const dv = new DataView(src.buffer, src.byteOffset, src.byteLength);

@@ -16,6 +16,8 @@ export interface TorchReadOptions {
   /** Removed from the start of keys that have it, e.g. 'module.' from DataParallel checkpoints. */
   stripPrefix?: string;
   limits?: ZipLimits;
+  /** Filled with each tensor's stored dtype (tensors are widened to f32): f16/bf16 checkpoints. */
+  dtypes?: Map<string, DType>;
 }
 
 const STORAGE_DTYPES: Record<string, DType> = {
@@ -142,6 +144,7 @@ export function readTorchCheckpoint(bytes: Uint8Array, opts: TorchReadOptions = 
       storage = storage.as(dt!, k);
     }
     out.set(name, { shape: v.shape.slice(), data: storage.view(v.offset, v.shape, v.stride, k) });
+    opts.dtypes?.set(name, storage.dtype);
   }
   if (out.size === 0) {
     const keys = [...(root as Map<unknown, unknown>).keys()].slice(0, 8).map((k) => describe(k)).join(', ');

@@ -7,10 +7,11 @@ import { gemm } from './gemm.ts';
 import { matmulTiles, type MatmulTiles } from '../graph/tuning.ts';
 import { kernel } from './kernel.ts';
 import { ceilDiv } from './wgsl.ts';
+import { isPacked, matmulB, reshapePacked, type MatrixWeight } from './weights.ts';
 
 const CONV = kernel({
   name: 'conv2d', source,
-  inputs: { x: 'X', b: 'E', 'bias?': 'E', 'residual?': 'E' },
+  inputs: { x: 'X', b: 'BW', 'wscale?': 'E', 'bias?': 'E', 'residual?': 'E' },
   outputs: { y: 'E' },
   uniforms: {
     M: 'u32', N: 'u32', C: 'u32', H: 'u32', W: 'u32', OH: 'u32', OW: 'u32', KW: 'u32',
@@ -69,9 +70,10 @@ export const convOut = (size: number, k: number, stride: number, pad: number): n
 /**
  * y = act(conv(x, weight) + bias + residual). x: [B, H, W, C] NHWC; weight packed
  * [KH, KW, C, Cout] (packConvWeight); returns [B, OH, OW, Cout]. `tiles` forces a schedule of
- * the conv kernel (1x1 stride-1 convs then skip the gemm route, which tests use).
+ * the conv kernel (1x1 stride-1 convs then skip the gemm route, which tests use). The weight
+ * may be compact (weights.ts: f16 or int8 with per-output-channel scales).
  */
-export function conv2d(g: Graph, x: Tensor, weight: Tensor, opts: Conv2dOptions = {}, tiles?: ConvTiles): Tensor {
+export function conv2d(g: Graph, x: Tensor, weight: MatrixWeight, opts: Conv2dOptions = {}, tiles?: ConvTiles): Tensor {
   const name = opts.name ?? `conv${g.nodes.length}`;
   const stride = opts.stride ?? 1, pad = opts.pad ?? 0;
   if (x.shape.length !== 4) throw new Error(`${name}: input must be NHWC [B, H, W, C], got [${x.shape.join(', ')}]`);
@@ -92,7 +94,7 @@ export function conv2d(g: Graph, x: Tensor, weight: Tensor, opts: Conv2dOptions 
   if (!tiles && KH === 1 && KW === 1 && stride === 1 && pad === 0 && (t.splitK ?? 1) === 1) {
     // A plain GEMM over the pixels (no split-K in gemm: late 1x1s that need it stay here).
     const a = g.reshape(x, [1, M, C], `${x.name}.rows`);
-    const w2 = g.reshape(weight, [C, N], `${weight.name}.kn`);
+    const w2 = isPacked(weight) ? reshapePacked(weight, [C, N]) : g.reshape(weight, [C, N], `${weight.name}.kn`);
     const res = opts.residual && g.reshape(opts.residual, [1, M, N], `${opts.residual.name}.rows`);
     const y = gemm(g, a, w2, { bias: opts.bias, residual: res, relu: opts.relu, name }, t.schedule === 'registers' ? t : undefined);
     return g.reshape(y, outShape, `${name}.nhwc`);
@@ -113,8 +115,9 @@ export function conv2d(g: Graph, x: Tensor, weight: Tensor, opts: Conv2dOptions 
   const kChunk = splits > 1 ? ceilDiv(ceilDiv(K, splits), align) * align : K;
   splits = ceilDiv(K, kChunk);
 
+  const bw = matmulB(weight);
   const flags = {
-    KVEC4: cvec4, NVEC4: nvec4, SPLIT: splits > 1, REDUCE: false,
+    KVEC4: cvec4, NVEC4: nvec4, SPLIT: splits > 1, REDUCE: false, ...bw.flags,
     TM: t.TM, TN4: t.TN4, BK: t.BK, TILE_M: tileM, TILE_N: tileN, LA,
   };
   const relu = Number(!!opts.relu);
@@ -123,7 +126,7 @@ export function conv2d(g: Graph, x: Tensor, weight: Tensor, opts: Conv2dOptions 
   // With split-K the epilogue (bias, residual, ReLU) runs in the reduce node.
   const epilogue = splits > 1 ? {} : { bias: opts.bias, residual: opts.residual };
   CONV.add(g, name, {
-    inputs: { x, b: weight, ...epilogue },
+    inputs: { x, b: bw.b, wscale: bw.wscale, ...epilogue },
     outputs: { y: convOutT },
     uniforms: { M, N, C, H, W, OH, OW, KW, stride, pad, K, kChunk, relu },
     flags,
@@ -140,7 +143,7 @@ export function conv2d(g: Graph, x: Tensor, weight: Tensor, opts: Conv2dOptions 
       inputs: { part: convOutT, bias: opts.bias, residual: opts.residual },
       outputs: { y },
       uniforms: { M, N, splits, pitch: gx * 64, relu },
-      flags: { ...flags, SPLIT: false, REDUCE: true },
+      flags: { ...flags, SPLIT: false, REDUCE: true, WSCALE: false },
       entryPoint: 'main_reduce',
       workgroups: [gx, ceilDiv(groups, gx), 1],
       flops: M * N * (splits - 1),

@@ -6,6 +6,7 @@ import { fail } from '../io/errors.ts';
 import { formatShape, type StateDict } from '../io/tensor.ts';
 import { conv2d, packConvWeight, type Conv2dOptions } from '../kernels/conv2d.ts';
 import { maxpool2d } from '../kernels/maxpool.ts';
+import { matrixWeight, type CompactMatrix } from '../kernels/weights.ts';
 import { backboneShapes, RESNET50_BLOCKS, type BackboneConfig } from './config.ts';
 
 export { packConvWeight };
@@ -57,7 +58,11 @@ export function validateBackbone(sd: StateDict, cfg: BackboneConfig, prefix = 'b
 }
 
 /** A conv with BatchNorm folded in: weight packed [KH, KW, Cin(pad), Cout], bias [Cout]. */
-export interface ConvWeights { name: string; biasName: string; shape: [number, number, number, number]; weight: Float32Array; bias: Float32Array }
+export interface ConvWeights {
+  name: string; biasName: string; shape: [number, number, number, number]; weight: Float32Array; bias: Float32Array;
+  /** The packed weight in f16 or int8 for the GPU (network.ts compactNetwork); absent: f32. */
+  compact?: CompactMatrix;
+}
 export interface BlockWeights { conv1: ConvWeights; conv2: ConvWeights; conv3: ConvWeights; downsample?: ConvWeights; stride: number; name: string }
 /** The backbone's weights, folded and packed once (packBackbone); graphs of any size share them. */
 export interface BackboneWeights { inputChannels: number; stem: ConvWeights; stages: BlockWeights[][] }
@@ -105,7 +110,7 @@ export function buildBackbone(g: Graph, input: Tensor, weights: BackboneWeights 
   const bw = weights instanceof Map ? packBackbone(weights, cfg, input.shape[3], prefix) : weights;
   if (bw.inputChannels !== input.shape[3]) throw new Error(`backbone: weights packed for ${bw.inputChannels} input channels, input has ${input.shape[3]}`);
   const conv = (x: Tensor, c: ConvWeights, opts: Conv2dOptions) =>
-    conv2d(g, x, g.weight(c.name, c.shape, c.weight), { ...opts, bias: g.weight(c.biasName, [c.shape[3]], c.bias) });
+    conv2d(g, x, matrixWeight(g, c.name, c.shape, c.weight, c.compact), { ...opts, bias: g.weight(c.biasName, [c.shape[3]], c.bias) });
   let x = g.stage('backbone.stem', () => {
     const y = conv(input, bw.stem, { stride: 2, pad: 3, relu: true, name: 'backbone.conv1', usefulCin: 3 });
     return maxpool2d(g, y, { kernel: 3, stride: 2, pad: 1, name: 'backbone.maxpool' });

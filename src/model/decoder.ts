@@ -21,6 +21,7 @@ import { gemm } from '../kernels/gemm.ts';
 import { layerNorm, layerNormEx } from '../kernels/layernorm.ts';
 import { meanTokens } from '../kernels/mean.ts';
 import { qamem, qamemWeightLayout } from '../kernels/qamem.ts';
+import { matrixWeight, type CompactMatrix, type MatrixWeight } from '../kernels/weights.ts';
 import type { StateDict } from '../io/tensor.ts';
 import { branchShapes, type DecoderConfig } from './config.ts';
 import { sinePositionEmbedding } from './posenc.ts';
@@ -42,7 +43,11 @@ const fmt = (s: readonly number[]) => `[${s.join(', ')}]`;
 // ---- weights, validated and packed once ----------------------------------------------------
 
 /** A host array for the graph: the same object in every graph (so uploaded once per device). */
-export interface HostWeight { name: string; shape: number[]; data: Float32Array }
+export interface HostWeight {
+  name: string; shape: number[]; data: Float32Array;
+  /** A gemm B operand in f16 or int8 for the GPU (network.ts compactNetwork); absent: f32. */
+  compact?: CompactMatrix;
+}
 /** A Linear layer in gemm layout: W (in, out), bias (out). */
 export interface LinearWeights { W: HostWeight; b: HostWeight }
 export interface NormWeights { gamma: HostWeight; beta: HostWeight }
@@ -234,6 +239,8 @@ function zeroTgtConstants(w: (k: string) => Float32Array, d: number, N: number, 
 // ---- graph building ------------------------------------------------------------------------
 
 const hw = (g: Graph, h: HostWeight): Tensor => g.weight(h.name, h.shape, h.data);
+/** A gemm B operand: f32, or the compact form when the model keeps its weights compact. */
+const hwB = (g: Graph, h: HostWeight): MatrixWeight => matrixWeight(g, h.name, h.shape, h.data, h.compact);
 
 /**
  * memory + the sine positional encoding, [B, S, d]: the keys' input of both branches. Build it
@@ -260,7 +267,7 @@ function decoderLayer(g: Graph, bw: BranchWeights, l: number, input: LayerIO | n
   const lw = bw.layers[l];
   const name = (s: string) => `${bw.prefix}layers.${l}.${s}`;
   const lin = (x: Tensor, w: LinearWeights, opts: { residual?: Tensor; relu?: boolean; bias?: Tensor; name: string }) =>
-    gemm(g, x, hw(g, w.W), { bias: opts.bias ?? hw(g, w.b), residual: opts.residual, relu: opts.relu, name: opts.name });
+    gemm(g, x, hwB(g, w.W), { bias: opts.bias ?? hw(g, w.b), residual: opts.residual, relu: opts.relu, name: opts.name });
   let qCross: Tensor;
   let t1: Tensor | undefined;
   if (lw.qConst) {
@@ -279,7 +286,7 @@ function decoderLayer(g: Graph, bw: BranchWeights, l: number, input: LayerIO | n
     qCross = lin(n1.plus!, s.crossQ, { name: name('cross_attn.q') });
   }
   let a = attention(g, qCross, seqView(mem.K, l * d, d), seqView(mem.V, l * d, d), { heads, name: name('cross_attn.attention') });
-  if (lw.qamem) a = qamem(g, a, hw(g, lw.qamem.W), hw(g, lw.qamem.b), name('cross_attn.qamem'));
+  if (lw.qamem) a = qamem(g, a, hwB(g, lw.qamem.W), hw(g, lw.qamem.b), name('cross_attn.qamem'));
   const s2 = lin(a, lw.crossOut, { residual: t1, name: name('cross_attn.out_proj') });
   const t2 = layerNorm(g, s2, hw(g, lw.norm2.gamma), hw(g, lw.norm2.beta), { name: name('norm2') });
   const h = lin(t2, lw.linear1, { relu: true, name: name('linear1') });
@@ -301,8 +308,8 @@ function runLayers(g: Graph, bw: BranchWeights, memory: Tensor, first: LayerIO |
   const qpos = hw(g, bw.queryEmbed);
   const memPos = opts.memoryPlusPos ?? memoryPlusPos(g, memory, opts.grid);
   const mem = {
-    K: gemm(g, memPos, hw(g, bw.memK.W), { bias: hw(g, bw.memK.b), name: `${bw.prefix}cross_attn.k_all` }),
-    V: gemm(g, memory, hw(g, bw.memV.W), { bias: hw(g, bw.memV.b), name: `${bw.prefix}cross_attn.v_all` }),
+    K: gemm(g, memPos, hwB(g, bw.memK.W), { bias: hw(g, bw.memK.b), name: `${bw.prefix}cross_attn.k_all` }),
+    V: gemm(g, memory, hwB(g, bw.memV.W), { bias: hw(g, bw.memV.b), name: `${bw.prefix}cross_attn.v_all` }),
   };
   const normW = hw(g, bw.norm.gamma), normB = hw(g, bw.norm.beta);
   const outs: Tensor[] = [];
@@ -327,7 +334,7 @@ export function buildParamsBranch(g: Graph, memory: Tensor, weights: BranchWeigh
   return g.stage('params_branch', () => {
     const bw = branchInputs(g, memory, weights, cfg, 'params', prefix);
     const outs = runLayers(g, bw, memory, null, opts);
-    const head = gemm(g, outs[outs.length - 1], hw(g, bw.head!.W), { bias: hw(g, bw.head!.b), name: `${bw.prefix}head` });
+    const head = gemm(g, outs[outs.length - 1], hwB(g, bw.head!.W), { bias: hw(g, bw.head!.b), name: `${bw.prefix}head` });
     return { params: g.reshape(head, [memory.shape[0], bw.N], `${bw.prefix}params`), outs };
   });
 }
@@ -343,7 +350,7 @@ export function buildLandmarkBranch(g: Graph, memory: Tensor, weights: BranchWei
     const B = memory.shape[0], N = bw.N, d = bw.cfg.d_model, P = bw.prefix;
     // MQinit: tgt0 = query_init(mean over tokens of M), query i takes outputs [i*d, (i+1)*d).
     const pooled = meanTokens(g, memory, `${P}memory_mean`);
-    const init = gemm(g, pooled, hw(g, bw.queryInit!.W), { bias: hw(g, bw.queryInit!.b), name: `${P}query_init` });
+    const init = gemm(g, pooled, hwB(g, bw.queryInit!.W), { bias: hw(g, bw.queryInit!.b), name: `${P}query_init` });
     const tgt0 = g.reshape(init, [B, N, d], `${P}tgt0`);
     const plus0 = add(g, tgt0, hw(g, bw.queryEmbed), { name: `${P}tgt0_plus_pos` });
     const outs = runLayers(g, bw, memory, { tgt: tgt0, plus: plus0 }, opts);
@@ -355,9 +362,9 @@ export function buildLandmarkBranch(g: Graph, memory: Tensor, weights: BranchWei
     outs.forEach((o, l) => {
       const [h0, h1, h2] = bw.residualHeads![l];
       const p = `${P}residual_heads.${l}.layers.`;
-      const x1 = gemm(g, o, hw(g, h0.W), { bias: hw(g, h0.b), relu: true, name: `${p}0` });
-      const x2 = gemm(g, x1, hw(g, h1.W), { bias: hw(g, h1.b), relu: true, name: `${p}1` });
-      acc = gemm(g, x2, hw(g, h2.W), { bias: hw(g, h2.b), residual: acc, name: `${p}2` });
+      const x1 = gemm(g, o, hwB(g, h0.W), { bias: hw(g, h0.b), relu: true, name: `${p}0` });
+      const x2 = gemm(g, x1, hwB(g, h1.W), { bias: hw(g, h1.b), relu: true, name: `${p}1` });
+      acc = gemm(g, x2, hwB(g, h2.W), { bias: hw(g, h2.b), residual: acc, name: `${p}2` });
     });
     return { landmarks: acc, outs };
   });

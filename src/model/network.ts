@@ -11,6 +11,8 @@ import { BACKBONE_INPUT_CHANNELS, buildBackbone, packBackbone, type BackboneWeig
 import type { Trans3DHeadConfig } from './config.ts';
 import { buildLandmarkBranch, buildParamsBranch, memoryPlusPos, packBranch, type BranchWeights, type HostWeight, type LinearWeights } from './decoder.ts';
 import { buildFlame } from './flame.ts';
+import { compactMatrix, type WeightFormat } from '../kernels/weights.ts';
+import { compactQamemWeight } from '../kernels/qamem.ts';
 
 /**
  * Every weight the network reads, validated and packed once when the model is created
@@ -26,8 +28,17 @@ export interface NetworkWeights {
   flame: PackedFlame;
 }
 
-/** Packs a state dict (checked against the config: validateStateDict) and a FLAME for buildNetwork. */
-export function packNetwork(sd: StateDict, cfg: Trans3DHeadConfig, flame: FlameArrays): NetworkWeights {
+/**
+ * Packs a state dict (checked against the config: validateStateDict) and a FLAME for buildNetwork;
+ * `format` f16 / int8 also keeps the matmul weights compact on the GPU (compactNetwork).
+ */
+export function packNetwork(sd: StateDict, cfg: Trans3DHeadConfig, flame: FlameArrays, format: WeightFormat = 'f32', int8Keep: RegExp[] = []): NetworkWeights {
+  const w = packNetworkF32(sd, cfg, flame);
+  if (format !== 'f32') compactNetwork(w, format, int8Keep);
+  return w;
+}
+
+function packNetworkF32(sd: StateDict, cfg: Trans3DHeadConfig, flame: FlameArrays): NetworkWeights {
   const w = sd.get('input_proj.weight')!; // (d, C, 1, 1) -> (C, d)
   const [d, C] = w.shape;
   const t = new Float32Array(C * d);
@@ -41,6 +52,46 @@ export function packNetwork(sd: StateDict, cfg: Trans3DHeadConfig, flame: FlameA
     landmark: packBranch(sd, cfg, 'landmark'),
     flame: packFlame(flame, cfg.flame.n_shape, cfg.flame.n_expr),
   };
+}
+
+/** Matrices below this many values stay f32: too small to matter, and the heads are sensitive. */
+const COMPACT_MIN = 4096;
+
+/**
+ * Adds the f16 or int8 form of every gemm/conv weight matrix (from the packed f32 matrix, so
+ * BatchNorm is folded and per-column = per output channel). The f32 arrays stay on the host for
+ * building; only the compact ones are uploaded. Weights that came from an int8 file quantize
+ * back to the same codes (the max of a column is 127 codes), from an f16 file to the same halves.
+ * `int8Keep`: packed names (regexps) kept in f16 in int8 mode, the per-layer choice.
+ */
+export function compactNetwork(w: NetworkWeights, format: 'f16' | 'int8', int8Keep: RegExp[] = []): void {
+  const pick = (name: string) => format === 'int8' && int8Keep.some((r) => r.test(name)) ? 'f16' : format;
+  for (const c of [w.backbone.stem, ...w.backbone.stages.flat().flatMap((b) => [b.conv1, b.conv2, b.conv3, ...(b.downsample ? [b.downsample] : [])])]) {
+    const [kh, kw, cin, cout] = c.shape;
+    if (c.weight.length >= COMPACT_MIN) c.compact = compactMatrix(c.weight, kh * kw * cin, cout, pick(c.name));
+  }
+  const linears: HostWeight[] = [w.inputProj.W];
+  for (const b of [w.params, w.landmark]) {
+    linears.push(b.memK.W, b.memV.W);
+    for (const l of b.layers) {
+      linears.push(l.crossOut.W, l.linear1.W, l.linear2.W);
+      if (l.self) linears.push(l.self.qk.W, l.self.v.W, l.self.out.W, l.self.crossQ.W);
+    }
+    if (b.head) linears.push(b.head.W);
+    if (b.queryInit) linears.push(b.queryInit.W);
+    for (const h of b.residualHeads ?? []) linears.push(...h.map((x) => x.W));
+  }
+  for (const b of [w.params, w.landmark]) {
+    for (const l of b.layers) {
+      if (!l.qamem) continue;
+      const [N, d] = l.qamem.W.shape as [number, number, number];
+      if (l.qamem.W.data.length >= COMPACT_MIN) l.qamem.W.compact = compactQamemWeight(l.qamem.W.data, N, d, pick(l.qamem.W.name));
+    }
+  }
+  for (const h of linears) {
+    if (h.data.length < COMPACT_MIN || h.shape.length !== 2) continue;
+    h.compact = compactMatrix(h.data, h.shape[0]!, h.shape[1]!, pick(h.name));
+  }
 }
 
 /** What a network graph is built for: images of one size and channel count, a batch of them. */

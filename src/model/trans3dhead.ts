@@ -8,6 +8,7 @@ import type { Tuning } from '../graph/graph.ts';
 import { tuningFor, type ScheduleChoice } from '../graph/tuning.ts';
 import { WeightFileError } from '../io/errors.ts';
 import { readFlame, type FlameArrays } from '../io/flame.ts';
+import { WEIGHT_FORMATS, type WeightFormat } from '../kernels/weights.ts';
 import { cropGeometry, cropToImage, preprocessParams, PREPROCESS_PARAMS, wordsPerImage, type Box, type CropGeometry } from '../kernels/preprocess.ts';
 import type { AdapterChoice, BytesSource, GpuContext, LimitsMode, Platform, RawImage } from '../platform/types.ts';
 import { describeAdapter } from '../platform/types.ts';
@@ -45,8 +46,16 @@ export interface CreateModelOptions {
    * these pipelines.
    */
   warmUp?: boolean;
-  /** Progress while loading: stage name and 0..1. */
-  onProgress?: (stage: string, fraction: number) => void;
+  /**
+   * How weight matrices are kept on the GPU: 'f32', 'f16' or 'int8' (weights.ts in kernels).
+   * Default: as the file stores them (`convert --dtype`; f16/bf16 .pth files: 'f16').
+   */
+  weightFormat?: WeightFormat;
+  /**
+   * Progress while loading: stage name and 0..1; while a file loads ('weights', 'flame'), also
+   * the bytes loaded and the total (the browser reads URLs it loaded before from Cache Storage).
+   */
+  onProgress?: (stage: string, fraction: number, bytes?: { loaded: number; total: number }) => void;
 }
 
 export interface Poses { global?: number[]; neck?: number[]; leftEye?: number[]; rightEye?: number[] }
@@ -114,14 +123,14 @@ export class Trans3DHead {
     let w: LoadedWeights;
     if (opts.weights === undefined) w = await defaultModelWeights(platform, opts.config);
     else {
-      const { bytes, name } = await loadModelFile(platform, opts.weights, 'weights', (a, b) => progress('weights', b ? a / b : 0));
+      const { bytes, name } = await loadModelFile(platform, opts.weights, 'weights', (a, b) => progress('weights', b ? a / b : 0, { loaded: a, total: b }));
       w = parseWeights(bytes, name, { config: opts.config, stripPrefix: opts.stripPrefix });
     }
     progress('flame', 0);
     let flame: FlameArrays, flameFile = 'the synthetic FLAME';
     if (opts.flame === undefined) flame = syntheticFlame(0);
     else {
-      const { bytes, name } = await loadModelFile(platform, opts.flame, 'FLAME', (a, b) => progress('flame', b ? a / b : 0));
+      const { bytes, name } = await loadModelFile(platform, opts.flame, 'FLAME', (a, b) => progress('flame', b ? a / b : 0, { loaded: a, total: b }));
       const landmarks = await Promise.all((opts.flameLandmarks ?? []).map((s) => loadModelFile(platform, s, 'FLAME landmark embedding')));
       flame = readFlame(bytes, name, { landmarks: landmarks.map((l) => ({ bytes: l.bytes, file: l.name })) });
       flameFile = name;
@@ -130,7 +139,9 @@ export class Trans3DHead {
     progress('device', 0);
     const ctx = opts.device ?? await platform.getDevice({ adapter: opts.adapter, limits: opts.limits });
     // Validated (parseWeights) and packed once, here: graphs only reference the packed arrays.
-    const weights = packNetwork(w.sd, w.config, flame);
+    const format = opts.weightFormat ?? w.dtype;
+    if (!(WEIGHT_FORMATS as readonly string[]).includes(format)) throw new InputError(`weightFormat must be one of ${WEIGHT_FORMATS.join(', ')}, got ${JSON.stringify(format)}`);
+    const weights = packNetwork(w.sd, w.config, flame, format, w.keepF16);
     const model = new Trans3DHead(platform, ctx, w.config, weights, flame, { weights: w.synthetic, flame: flame.synthetic }, tuningFor(ctx, opts.schedule));
     if (opts.warmUp ?? true) {
       progress('pipelines', 0);
@@ -185,6 +196,9 @@ export class Trans3DHead {
     const raw: RawImage = isRawImage(image) ? image : await this.platform.decodeImage(image);
     return toPixels(raw, Math.min(this.ctx.device.limits.maxStorageBufferBindingSize, 1 << 30));
   }
+
+  /** Bytes of weights uploaded to the GPU so far (all of them once a graph is built). */
+  get weightBytes(): number { return this.weightCache.bytes; }
 
   async run(image: unknown, opts: RunOptions = {}): Promise<HeadResult> {
     return (await this.runBatch([image], [opts]))[0];
@@ -336,6 +350,6 @@ async function defaultModelWeights(platform: Platform, config?: Partial<Trans3DH
   }
   const sd = defaultWeights(cfg);
   if (isDefault && platform.cache) await platform.cache.write(DEFAULT_CACHE_NAME, weightsToSafetensors(sd, cfg, { synthetic: 'true' }));
-  return { sd, config: cfg, file: 'built-in default weights', synthetic: true };
+  return { sd, config: cfg, file: 'built-in default weights', synthetic: true, dtype: 'f32', keepF16: [] };
 }
 

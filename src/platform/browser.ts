@@ -24,12 +24,33 @@ export const releaseDevice = shared.release;
 
 
 
-/** Fetches a URL with progress (or passes bytes / a File through). */
+/** Cache Storage bucket of downloaded model files (weights, FLAME): a second visit reads them from here. */
+export const MODEL_CACHE = 'trans3dhead-models';
+
+/** Drops every cached model file (the next load downloads again). */
+export async function clearModelCache(): Promise<boolean> {
+  return typeof caches === 'undefined' ? false : caches.delete(MODEL_CACHE);
+}
+
+/** Cache Storage where the page has it (secure contexts: https, localhost); null elsewhere. */
+async function openCache(): Promise<Cache | null> {
+  try { return typeof caches === 'undefined' ? null : await caches.open(MODEL_CACHE); } catch { return null; }
+}
+
+/**
+ * Fetches a URL with progress in bytes (or passes bytes / a File through). A URL's response is
+ * kept in Cache Storage (as transformers.js does), keyed by its absolute URL: the next load,
+ * in this visit or a later one, reads it from there and downloads nothing. A changed file
+ * needs a new URL (or clearModelCache()).
+ */
 async function loadBytes(src: BytesSource | Blob, onProgress?: (loaded: number, total: number) => void): Promise<{ bytes: Uint8Array; name: string }> {
   if (typeof Blob !== 'undefined' && src instanceof Blob) return { bytes: new Uint8Array(await src.arrayBuffer()), name: (src as File).name ?? '<file>' };
   if (typeof src !== 'string' && !(src instanceof URL)) return { bytes: toBytes(src as ArrayBuffer), name: '<memory>' };
   const url = String(src);
-  const r = await fetch(url);
+  const key = new URL(url, globalThis.location?.href).href;
+  const cache = await openCache();
+  const hit = await cache?.match(key).catch(() => undefined);
+  const r = hit ?? await fetch(url);
   if (!r.ok || !r.body) throw new InputError(`cannot download ${url}: HTTP ${r.status}`);
   const total = Number(r.headers.get('content-length') ?? 0);
   const chunks: Uint8Array[] = [];
@@ -45,6 +66,10 @@ async function loadBytes(src: BytesSource | Blob, onProgress?: (loaded: number, 
   const bytes = new Uint8Array(loaded);
   let o = 0;
   for (const c of chunks) { bytes.set(c, o); o += c.length; }
+  if (!hit && cache) {
+    // Stored with its length so a cached load reports a total too. A full quota only costs the cache.
+    await cache.put(key, new Response(bytes, { headers: { 'content-type': 'application/octet-stream', 'content-length': String(loaded) } })).catch(() => {});
+  }
   return { bytes, name: url };
 }
 
