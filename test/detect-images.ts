@@ -122,3 +122,32 @@ export function toPng(img: RgbaImage): Buffer {
   png.data = Buffer.from(img.data);
   return PNG.sync.write(png);
 }
+
+/**
+ * The detector's input as MediaPipe's ImageToTensorCalculator makes it (GL path): the image
+ * letterboxed into size x size, bilinear at pixel centres, values mapped to [-1, 1], the border
+ * black (-1; BORDER_ZERO zeroes the colour before the range transform). NHWC RGB floats. Used by
+ * the reference-interpreter check, which feeds the same tensor MediaPipe would.
+ */
+export function letterboxTensor(img: RgbaImage, size: number): Float32Array {
+  const scale = size / Math.max(img.width, img.height);
+  const padX = (size - img.width * scale) / 2, padY = (size - img.height * scale) / 2;
+  const out = new Float32Array(size * size * 3).fill(-1);
+  for (let y = 0; y < size; y++) {
+    const sy = (y + 0.5 - padY) / scale - 0.5;
+    if (sy < -0.5 || sy > img.height - 0.5) continue;
+    for (let x = 0; x < size; x++) {
+      const sx = (x + 0.5 - padX) / scale - 0.5;
+      if (sx < -0.5 || sx > img.width - 0.5) continue;
+      const x0 = Math.max(0, Math.floor(sx)), y0 = Math.max(0, Math.floor(sy));
+      const x1 = Math.min(x0 + 1, img.width - 1), y1 = Math.min(y0 + 1, img.height - 1);
+      const fx = Math.max(0, sx - x0), fy = Math.max(0, sy - y0);
+      for (let c = 0; c < 3; c++) {
+        const at = (xx: number, yy: number) => img.data[(yy * img.width + xx) * 4 + c];
+        const v = (at(x0, y0) * (1 - fx) + at(x1, y0) * fx) * (1 - fy) + (at(x0, y1) * (1 - fx) + at(x1, y1) * fx) * fy;
+        out[(y * size + x) * 3 + c] = v / 127.5 - 1;
+      }
+    }
+  }
+  return out;
+}
