@@ -2,7 +2,7 @@
 // into test/fixtures/detect/mediapipe.json, the reference of the parity test. MediaPipe's runtime
 // is the npm package @mediapipe/face_detection (its WASM + WebGL solution) in Debian's headless
 // Chromium, offline. Not needed to run the tests; rerun when the images or the package change:
-//   npm install --no-save @mediapipe/face_detection   (or MEDIAPIPE_FACE_DETECTION=<unpacked dir>)
+//   npm install (@mediapipe/face_detection is a dependency; or MEDIAPIPE_FACE_DETECTION=<unpacked dir>)
 //   node --import ./scripts/register.mjs scripts/make-detect-fixtures.ts [--png .cache/detect]
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -18,10 +18,10 @@ export interface MediaPipeFace {
 }
 
 export function findPackage(): string {
-  const candidates = [process.env.MEDIAPIPE_FACE_DETECTION, 'node_modules/@mediapipe/face_detection', '/tmp/fd/package'].filter(Boolean) as string[];
+  const candidates = [process.env.MEDIAPIPE_FACE_DETECTION, 'node_modules/@mediapipe/face_detection'].filter(Boolean) as string[];
   const dir = candidates.find((d) => existsSync(join(d, 'face_detection.js')));
   if (!dir) {
-    throw new Error('MediaPipe\'s face detection package is missing: npm install --no-save @mediapipe/face_detection ' +
+    throw new Error('MediaPipe\'s face detection package is missing: npm install @mediapipe/face_detection ' +
       '(or set MEDIAPIPE_FACE_DETECTION to its unpacked folder)');
   }
   return dir;

@@ -12,11 +12,11 @@ import { CHROMIUM, CHROMIUM_ARGS } from './chromium.ts';
 export interface RawOutputs { regressors: Float32Array; scores: Float32Array }
 
 export function findTfjs(): string {
-  const candidates = [process.env.TFJS_TFLITE_MODULES, 'node_modules', '/tmp/tfl/node_modules'].filter(Boolean) as string[];
+  const candidates = [process.env.TFJS_TFLITE_MODULES, 'node_modules'].filter(Boolean) as string[];
   const dir = candidates.find((d) => existsSync(join(d, '@tensorflow/tfjs-tflite/dist/tf-tflite.min.js')));
   if (!dir) {
-    throw new Error('the TFLite reference needs @tensorflow/tfjs-tflite: npm install --no-save --legacy-peer-deps --prefix /tmp/tfl ' +
-      '@tensorflow/tfjs-tflite@0.0.1-alpha.10 @tensorflow/tfjs-core@4.22.0 @tensorflow/tfjs-backend-cpu@4.22.0 (or set TFJS_TFLITE_MODULES)');
+    throw new Error('the TFLite reference needs @tensorflow/tfjs-tflite: npm install --save-dev ' +
+      '@tensorflow/tfjs-tflite@0.0.1-alpha.10 @tensorflow/tfjs-core@4.9.0 @tensorflow/tfjs-backend-cpu@4.9.0 (or set TFJS_TFLITE_MODULES to a node_modules folder that has them)');
   }
   return dir;
 }
