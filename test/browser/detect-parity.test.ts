@@ -19,7 +19,7 @@ import { nodePlatform } from '../../src/platform/node.ts';
 import { letterboxTensor, type RgbaImage } from '../detect-images.ts';
 import { compareRun, faceToFixture, fixtureImages, loadFixture, type FixtureFace } from '../detect-parity-helpers.ts';
 import { gpu } from '../helpers.ts';
-import { openBrowser } from './chromium.ts';
+import { openBrowser, type Browser } from './chromium.ts';
 import { findPackage } from './mediapipe-runner.ts';
 import { runTfliteReference } from './tflite-reference.ts';
 
@@ -69,45 +69,51 @@ const DETECTOR = '../../src/detect/detector.ts';
 const hasDetector = existsSync(new URL(DETECTOR, import.meta.url));
 if (!hasDetector) console.log('  (src/detect/detector.ts is not here yet: the Node and Chromium detector parity tests are not run)');
 
-if (hasDetector) test('our detector in Node (WebGPU) equals MediaPipe (both models)', async () => {
+// One test per model and runtime, so that a failure names its model.
+const createDetectorNode = async (o: object) => {
   const { createDetector } = await import(DETECTOR) as { createDetector: (p: unknown, o: object) => Promise<{ detect(i: unknown): Promise<Face[]>; dispose(): Promise<void> }> };
-  const device = await gpu();
-  for (const model of MODELS) {
-    const det = await createDetector(nodePlatform, { model, file: modelFile(model), device });
+  return createDetector(nodePlatform, o);
+};
+
+for (const model of MODELS) {
+  if (hasDetector) test(`our detector in Node (WebGPU), ${model} range, equals MediaPipe`, async () => {
+    const det = await createDetectorNode({ model, file: modelFile(model), device: await gpu() });
     try {
       const ours: Record<string, FixtureFace[]> = {};
       for (const im of images) ours[im.name] = (await det.detect({ data: im.data, width: im.width, height: im.height, channels: 4 })).map(faceToFixture);
       check(model, ours, 'our detector in Node');
     } finally { await det.dispose(); }
-  }
-});
+  });
+}
 
-if (hasDetector) test('our detector in headless Chromium (WebGPU on SwiftShader) equals MediaPipe (both models)', async () => {
-  const browser = await openBrowser();
-  try {
-    const page = browser.page;
-    // The .tflite files come from the npm package, which the test server does not serve.
-    await page.route('**/__detector/*', (route) => {
-      const name = new URL(route.request().url()).pathname.split('/').pop()!;
-      return route.fulfill({ status: 200, body: readFileSync(join(findPackage(), name.replace(/[^\w.-]/g, ''))) });
-    });
-    await page.goto(`${browser.url}/test/browser/blank.html`);
-    for (const model of MODELS) {
-      const ours: Record<string, FixtureFace[]> = {};
-      for (const im of images) {
-        ours[im.name] = await page.evaluate(async ({ model, file, width, height, data }) => {
-          const T = await import('/dist/browser/trans3dhead.js' as string);
-          if (typeof T.createDetector !== 'function') throw new Error('the browser bundle does not export createDetector (wire it in src/browser.ts)');
-          const w = window as unknown as { detectors?: Record<string, any> };
-          w.detectors ??= {};
-          w.detectors[model] ??= await T.createDetector({ model, file: `/__detector/${file}` });
-          const faces = await w.detectors[model].detect({ data: new Uint8Array(data), width, height, channels: 4 });
-          return faces.map((f: Face) => ({ box: [f.box.x, f.box.y, f.box.width, f.box.height], keypoints: Array.from(f.keypoints), score: f.score }));
-        }, { model, file: fx.models[model], width: im.width, height: im.height, data: Array.from(im.data) });
-      }
-      check(model, ours, 'our detector in Chromium');
+let browser: Browser | undefined;
+test.after(async () => { await browser?.close(); });
+
+for (const model of MODELS) {
+  if (hasDetector) test(`our detector in headless Chromium (WebGPU on SwiftShader), ${model} range, equals MediaPipe`, async () => {
+    if (!browser) {
+      browser = await openBrowser();
+      // The .tflite files come from the npm package, which the test server does not serve.
+      await browser.page.route('**/__detector/*', (route) => {
+        const name = new URL(route.request().url()).pathname.split('/').pop()!;
+        return route.fulfill({ status: 200, body: readFileSync(join(findPackage(), name.replace(/[^\w.-]/g, ''))) });
+      });
+      await browser.page.goto(`${browser.url}/test/browser/blank.html`);
     }
-  } finally { await browser.close(); }
-});
+    const ours: Record<string, FixtureFace[]> = {};
+    for (const im of images) {
+      ours[im.name] = await browser.page.evaluate(async ({ model, file, width, height, data }) => {
+        const T = await import('/dist/browser/trans3dhead.js' as string);
+        if (typeof T.createDetector !== 'function') throw new Error('the browser bundle does not export createDetector (wire it in src/browser.ts)');
+        const w = window as unknown as { detectors?: Record<string, any> };
+        w.detectors ??= {};
+        w.detectors[model] ??= await T.createDetector({ model, file: `/__detector/${file}` });
+        const faces = await w.detectors[model].detect({ data: new Uint8Array(data), width, height, channels: 4 });
+        return faces.map((f: Face) => ({ box: [f.box.x, f.box.y, f.box.width, f.box.height], keypoints: Array.from(f.keypoints), score: f.score }));
+      }, { model, file: fx.models[model], width: im.width, height: im.height, data: Array.from(im.data) });
+    }
+    check(model, ours, 'our detector in Chromium');
+  });
+}
 
 test.run();
