@@ -8,7 +8,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { detectImages, toPng } from '../test/detect-images.ts';
-import { findPackage, runMediaPipe } from '../test/browser/mediapipe-runner.ts';
+import { runMediaPipe } from '../test/browser/mediapipe-runner.ts';
+import { findPackage } from '../test/detect-parity-helpers.ts';
 
 const { values } = parseArgs({ options: { out: { type: 'string', default: 'test/fixtures/detect/mediapipe.json' }, png: { type: 'string' } } });
 const images = detectImages();

@@ -2,7 +2,9 @@
 // mediapipe.json, made by scripts/make-detect-fixtures.ts with MediaPipe's own WASM runtime) and
 // the comparison rule of issue 15: the same number of faces, boxes and keypoints within 1% of the
 // box size, scores within 0.02.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as assert from 'uvu/assert';
 import type { Face } from '../src/detect/types.ts';
 import type { FaceModel } from '../src/detect/postprocess.ts';
 import { detectImages, type RgbaImage } from './detect-images.ts';
@@ -87,4 +89,29 @@ export function compareRun(model: FaceModel, ours: Record<string, FixtureFace[]>
     faces += fx.detections[model][im.name].length;
   }
   return { problems, summary: `${model}: ${fx.images.length} images, ${faces} faces; worst box/keypoint ${(worstBox * 100).toFixed(3)}% of the box, worst score ${worstScore.toFixed(4)}` };
+}
+
+export const MODELS: FaceModel[] = ['short', 'full'];
+
+/** The unpacked @mediapipe/face_detection: MediaPipe's runtime and the .tflite files it runs. */
+export function findPackage(): string {
+  const candidates = [process.env.MEDIAPIPE_FACE_DETECTION, 'node_modules/@mediapipe/face_detection'].filter(Boolean) as string[];
+  const dir = candidates.find((d) => existsSync(join(d, 'face_detection.js')));
+  if (!dir) {
+    throw new Error('MediaPipe\'s face detection package is missing: npm install @mediapipe/face_detection ' +
+      '(or set MEDIAPIPE_FACE_DETECTION to its unpacked folder)');
+  }
+  return dir;
+}
+
+/** The .tflite MediaPipe's solution runs for this model (full range: the sparse file). */
+export function modelFile(fx: DetectFixture, model: FaceModel): string {
+  return join(findPackage(), fx.models[model]);
+}
+
+/** Asserts parity for one model's run and prints the worst deviations. */
+export function checkRun(fx: DetectFixture, model: FaceModel, ours: Record<string, FixtureFace[]>, who: string): void {
+  const { problems, summary } = compareRun(model, ours, fx);
+  console.log(`  ${who} vs MediaPipe, ${summary}`);
+  assert.equal(problems, [], `${who} vs MediaPipe (${fx.package}):\n${problems.join('\n')}`);
 }

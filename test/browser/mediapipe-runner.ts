@@ -7,6 +7,7 @@ import { extname, join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { CHROMIUM, CHROMIUM_ARGS } from './chromium.ts';
 import type { RgbaImage } from '../detect-images.ts';
+import { findPackage } from '../detect-parity-helpers.ts';
 
 export interface MediaPipeFace {
   /** Pixels in the input image: box x, y, width, height. */
@@ -15,16 +16,6 @@ export interface MediaPipeFace {
   keypoints: number[];
   /** Detection score, when the solution reports it (null otherwise). */
   score: number | null;
-}
-
-export function findPackage(): string {
-  const candidates = [process.env.MEDIAPIPE_FACE_DETECTION, 'node_modules/@mediapipe/face_detection'].filter(Boolean) as string[];
-  const dir = candidates.find((d) => existsSync(join(d, 'face_detection.js')));
-  if (!dir) {
-    throw new Error('MediaPipe\'s face detection package is missing: npm install @mediapipe/face_detection ' +
-      '(or set MEDIAPIPE_FACE_DETECTION to its unpacked folder)');
-  }
-  return dir;
 }
 
 const TYPES: Record<string, string> = { '.js': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html' };
