@@ -12,11 +12,21 @@ import { detectImages, type RgbaImage } from './detect-images.ts';
 export interface FixtureFace { box: number[]; keypoints: number[]; score: number | null }
 export interface DetectFixture {
   package: string;
-  minScore: Record<FaceModel, number>;
-  models: Record<FaceModel, string>;
+  /** By variant (below): the graph's threshold and the .tflite file. */
+  minScore: Record<string, number>;
+  models: Record<string, string>;
   images: { name: string; width: number; height: number }[];
-  detections: Record<FaceModel, Record<string, FixtureFace[]>>;
+  /** Variant -> image name -> faces. */
+  detections: Record<string, Record<string, FixtureFace[]>>;
 }
+
+/**
+ * The recorded MediaPipe runs: 'short'; 'full', the solution's full range graph on the dense
+ * face_detection_full_range.tflite (the file our detector loads by default); 'full-sparse', the
+ * solution as shipped, on face_detection_full_range_sparse.tflite (another set of weights).
+ */
+export interface Variant { name: string; model: FaceModel }
+export const VARIANTS: Variant[] = [{ name: 'short', model: 'short' }, { name: 'full', model: 'full' }, { name: 'full-sparse', model: 'full' }];
 
 export const FIXTURE = 'test/fixtures/detect/mediapipe.json';
 export const BOX_TOL = 0.01; // of the box size
@@ -78,20 +88,18 @@ export function compareFaces(label: string, ours: FixtureFace[], theirs: Fixture
   return { problems, worstBox, worstScore };
 }
 
-/** Compares a whole run (image name -> faces) for one model; the summary names the worst deviations. */
-export function compareRun(model: FaceModel, ours: Record<string, FixtureFace[]>, fx: DetectFixture): { problems: string[]; summary: string } {
+/** Compares a whole run (image name -> faces) of one variant; the summary names the worst deviations. */
+export function compareRun(variant: string, ours: Record<string, FixtureFace[]>, fx: DetectFixture): { problems: string[]; summary: string } {
   const problems: string[] = [];
   let worstBox = 0, worstScore = 0, faces = 0;
   for (const im of fx.images) {
-    const r = compareFaces(`${model} ${im.name}`, ours[im.name] ?? [], fx.detections[model][im.name]);
+    const r = compareFaces(`${variant} ${im.name}`, ours[im.name] ?? [], fx.detections[variant][im.name]);
     problems.push(...r.problems);
     worstBox = Math.max(worstBox, r.worstBox); worstScore = Math.max(worstScore, r.worstScore);
-    faces += fx.detections[model][im.name].length;
+    faces += fx.detections[variant][im.name].length;
   }
-  return { problems, summary: `${model}: ${fx.images.length} images, ${faces} faces; worst box/keypoint ${(worstBox * 100).toFixed(3)}% of the box, worst score ${worstScore.toFixed(4)}` };
+  return { problems, summary: `${variant}: ${fx.images.length} images, ${faces} faces; worst box/keypoint ${(worstBox * 100).toFixed(3)}% of the box, worst score ${worstScore.toFixed(4)}` };
 }
-
-export const MODELS: FaceModel[] = ['short', 'full'];
 
 /** The unpacked @mediapipe/face_detection: MediaPipe's runtime and the .tflite files it runs. */
 export function findPackage(): string {
@@ -104,14 +112,14 @@ export function findPackage(): string {
   return dir;
 }
 
-/** The .tflite MediaPipe's solution runs for this model (full range: the sparse file). */
-export function modelFile(fx: DetectFixture, model: FaceModel): string {
-  return join(findPackage(), fx.models[model]);
+/** The .tflite file of a variant, in the package. */
+export function modelFile(fx: DetectFixture, variant: string): string {
+  return join(findPackage(), fx.models[variant]);
 }
 
-/** Asserts parity for one model's run and prints the worst deviations. */
-export function checkRun(fx: DetectFixture, model: FaceModel, ours: Record<string, FixtureFace[]>, who: string): void {
-  const { problems, summary } = compareRun(model, ours, fx);
+/** Asserts parity for one variant's run and prints the worst deviations. */
+export function checkRun(fx: DetectFixture, variant: string, ours: Record<string, FixtureFace[]>, who: string): void {
+  const { problems, summary } = compareRun(variant, ours, fx);
   console.log(`  ${who} vs MediaPipe, ${summary}`);
   assert.equal(problems, [], `${who} vs MediaPipe (${fx.package}):\n${problems.join('\n')}`);
 }

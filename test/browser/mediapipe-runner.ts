@@ -21,11 +21,18 @@ export interface MediaPipeFace {
 const TYPES: Record<string, string> = { '.js': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html' };
 const PAGE = `<!doctype html><meta charset="utf-8"><script src="/mp/face_detection.js"></script><body></body>`;
 
-/** Detections per image per model, in image pixels. */
-export async function runMediaPipe(images: RgbaImage[], models: ('short' | 'full')[], minDetectionConfidence: number | null): Promise<Record<string, Record<string, MediaPipeFace[]>>> {
+/**
+ * One MediaPipe run: the solution's model option, and optionally another .tflite of the package
+ * served in place of the one the solution asks for (same graph, same options, other weights).
+ */
+export interface MediaPipeVariant { name: string; model: 'short' | 'full'; replace?: { requested: string; file: string } }
+
+/** Detections per variant per image, in image pixels. */
+export async function runMediaPipe(images: RgbaImage[], variants: MediaPipeVariant[], minDetectionConfidence: number | null): Promise<Record<string, Record<string, MediaPipeFace[]>>> {
   const pkg = findPackage();
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
   const logs: string[] = [];
+  let current: MediaPipeVariant | undefined;
   try {
     const page = await browser.newPage();
     page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
@@ -35,14 +42,19 @@ export async function runMediaPipe(images: RgbaImage[], models: ('short' | 'full
       if (url.hostname !== 'localhost') return route.abort();
       if (url.pathname === '/') return route.fulfill({ status: 200, contentType: 'text/html', body: PAGE });
       if (url.pathname.startsWith('/mp/')) {
-        const file = join(pkg, url.pathname.slice(4).replace(/[^\w.-]/g, ''));
+        let name = url.pathname.slice(4).replace(/[^\w.-]/g, '');
+        if (current?.replace && name === current.replace.requested) name = current.replace.file;
+        const file = join(pkg, name);
         if (existsSync(file)) return route.fulfill({ status: 200, contentType: TYPES[extname(file)] ?? 'application/octet-stream', body: readFileSync(file) });
       }
       return route.fulfill({ status: 404, body: 'not found' });
     });
     const out: Record<string, Record<string, MediaPipeFace[]>> = {};
-    for (const model of models) {
-      out[model] = {};
+    for (const variant of variants) {
+      current = variant;
+      const model = variant.model;
+      const key = variant.name;
+      out[key] = {};
       // A fresh page per model: switching the model of a running solution takes effect some
       // frames later (the first frames after setOptions still came from the previous model).
       await page.goto('about:blank');
@@ -72,7 +84,7 @@ export async function runMediaPipe(images: RgbaImage[], models: ('short' | 'full
             extra: Object.fromEntries(Object.entries(d).filter(([k]) => k !== 'boundingBox' && k !== 'landmarks')),
           }));
         }, { width: img.width, height: img.height, pixels: Array.from(img.data) });
-        out[model][img.name] = faces.map((f) => {
+        out[key][img.name] = faces.map((f) => {
           const { xCenter, yCenter, width, height } = f.bb;
           // The score sits in the detection's classification list, under minified names:
           // [{index: 0, <score>: 0.95}].
