@@ -19,7 +19,9 @@ import type { Face, FaceDetector } from './types.ts';
 /** The files in @mediapipe/face_detection, by model. */
 export const MODEL_FILES: Record<FaceModel, string> = {
   short: 'face_detection_short_range.tflite',
-  full: 'face_detection_full_range.tflite',
+  // MediaPipe's own solution runs the sparse full range file (face_detection_full.binarypb); the
+  // dense face_detection_full_range.tflite is another model (pass it as `file` to use it).
+  full: 'face_detection_full_range_sparse.tflite',
 };
 
 export interface DetectorOptions {

@@ -9,6 +9,7 @@ import { fail } from '../io/errors.ts';
 import { conv2d } from '../kernels/conv2d.ts';
 import { concat } from '../kernels/concat.ts';
 import { depthwiseConv2d } from '../kernels/depthwise_conv.ts';
+import { depthToSpace } from '../kernels/depth_to_space.ts';
 import { elementwise } from '../kernels/elementwise.ts';
 import { maxpool2d } from '../kernels/maxpool.ts';
 import { pad } from '../kernels/pad.ts';
@@ -16,7 +17,7 @@ import { resizeBilinear } from '../kernels/resize_bilinear.ts';
 import { tensorData, type Activation, type TfliteModel, type TfliteOperator } from './tflite.ts';
 
 /** Operators the translation handles. */
-export const SUPPORTED_OPS = ['CONV_2D', 'DEPTHWISE_CONV_2D', 'DEQUANTIZE', 'ADD', 'RELU', 'MAX_POOL_2D', 'PAD', 'RESHAPE', 'RESIZE_BILINEAR', 'CONCATENATION'];
+export const SUPPORTED_OPS = ['CONV_2D', 'DEPTHWISE_CONV_2D', 'DEQUANTIZE', 'DENSIFY', 'DEPTH_TO_SPACE', 'ADD', 'RELU', 'MAX_POOL_2D', 'PAD', 'RESHAPE', 'RESIZE_BILINEAR', 'CONCATENATION'];
 
 /** TFLite's SAME/VALID output size and leading pad along one axis. */
 export function tflitePad(size: number, k: number, stride: number, padding: 'SAME' | 'VALID'): { out: number; before: number } {
@@ -67,8 +68,15 @@ export function packTflite(m: TfliteModel): PackedTflite {
       fail(file, `unsupported operator ${op.op}`, { key: `operator ${k}`, hint: `this engine runs ${SUPPORTED_OPS.join(', ')}; use MediaPipe's face_detection_short_range.tflite or face_detection_full_range.tflite` });
     }
     const shapeOf = (i: number) => m.tensors[i].shape;
-    for (const o of op.outputs) if (m.tensors[o].type !== 'float32') fail(file, `${where}: output ${m.tensors[o].name} is ${m.tensors[o].type}`, { expected: 'float32' });
+    if (op.op !== 'DENSIFY') for (const o of op.outputs) if (m.tensors[o].type !== 'float32') fail(file, `${where}: output ${m.tensors[o].name} is ${m.tensors[o].type}`, { expected: 'float32' });
     switch (op.op) {
+      case 'DENSIFY':   // sparse constant -> dense (and f16 -> f32 here; the DEQUANTIZE after it passes it on)
+        if (!m.tensors[op.inputs[0]].sparsity) fail(file, `${where}: input ${m.tensors[op.inputs[0]].name} is not sparse`);
+        consts.set(op.outputs[0], constOf(op.inputs[0], where));
+        break;
+      case 'DEPTH_TO_SPACE':
+        if (!(op.blockSize! >= 1)) fail(file, `${where}: block size ${op.blockSize}`);
+        break;
       case 'DEQUANTIZE': {
         const src = m.tensors[op.inputs[0]];
         if (src.type !== 'float16' && src.type !== 'float32') fail(file, `${where}: dequantizing ${src.type} is not supported`, { expected: 'float16 weights' });
@@ -190,7 +198,11 @@ export function buildTflite(g: Graph, p: PackedTflite, input: Tensor, prefix = '
     const name = `${prefix}.${m.tensors[out].name}`;
     let y: Tensor | undefined;
     switch (op.op) {
-      case 'DEQUANTIZE': return;   // weights: packed at load
+      case 'DEQUANTIZE': case 'DENSIFY': return;   // weights: packed at load
+      case 'DEPTH_TO_SPACE':
+        y = depthToSpace(g, get(op.inputs[0], where), op.blockSize!, name);
+        expectShape(y, out, where);
+        break;
       case 'CONV_2D': case 'DEPTHWISE_CONV_2D': {
         const r = soleReader(out);
         if (op.op === 'CONV_2D' && op.conv!.activation === 'NONE' && r?.op === 'ADD' && !deferred.has(r.inputs[0]) && !deferred.has(r.inputs[1])) {

@@ -9,7 +9,7 @@ import { fail } from '../io/errors.ts';
 /** Builtin operator codes we name in messages (schema.fbs BuiltinOperator; others print as numbers). */
 export const BUILTIN_OPS: Record<number, string> = {
   0: 'ADD', 1: 'AVERAGE_POOL_2D', 2: 'CONCATENATION', 3: 'CONV_2D', 4: 'DEPTHWISE_CONV_2D', 5: 'DEPTH_TO_SPACE',
-  6: 'DEQUANTIZE', 8: 'FLOOR', 9: 'FULLY_CONNECTED', 14: 'LOGISTIC', 17: 'MAX_POOL_2D', 18: 'MUL', 19: 'RELU',
+  6: 'DEQUANTIZE', 124: 'DENSIFY', 8: 'FLOOR', 9: 'FULLY_CONNECTED', 14: 'LOGISTIC', 17: 'MAX_POOL_2D', 18: 'MUL', 19: 'RELU',
   21: 'RELU6', 22: 'RESHAPE', 23: 'RESIZE_BILINEAR', 25: 'SOFTMAX', 28: 'TANH', 32: 'CUSTOM', 34: 'PAD',
   39: 'TRANSPOSE', 40: 'MEAN', 41: 'SUB', 42: 'DIV', 43: 'SQUEEZE', 45: 'STRIDED_SLICE', 49: 'SPLIT', 53: 'CAST',
   54: 'PRELU', 55: 'MAXIMUM', 57: 'MINIMUM', 60: 'PADV2', 74: 'SUM', 77: 'PACK', 97: 'RESIZE_NEAREST_NEIGHBOR',
@@ -35,6 +35,15 @@ export interface TfliteTensor {
   type: TensorTypeName;
   /** Index into the model's buffers; 0 (the empty sentinel buffer) for activations. */
   buffer: number;
+  /** Sparse storage (the buffer holds only the kept values), densified at load (DENSIFY). */
+  sparsity?: Sparsity;
+}
+
+/** schema.fbs SparsityParameters: levels in traversal order, DENSE or CSR each. */
+export interface Sparsity {
+  traversalOrder: number[];
+  blockMap: number[];
+  levels: { format: 'DENSE' | 'CSR'; denseSize: number; segments?: Int32Array; indices?: Int32Array }[];
 }
 
 export interface TfliteOperator {
@@ -51,6 +60,8 @@ export interface TfliteOperator {
   axis?: number;
   /** RESHAPE new_shape option, when present. */
   newShape?: number[];
+  /** DEPTH_TO_SPACE block size. */
+  blockSize?: number;
   /** RESIZE_BILINEAR options. */
   resize?: { alignCorners: boolean; halfPixelCenters: boolean };
 }
@@ -156,6 +167,13 @@ class Table {
     }
     return out;
   }
+  /** Vector of u8 / u16 / i32 values as an Int32Array. */
+  intVector(i: number, elemSize: 1 | 2 | 4): Int32Array {
+    const [s, n] = this.vector(i, elemSize);
+    const out = new Int32Array(n);
+    for (let k = 0; k < n; k++) out[k] = elemSize === 4 ? this.r.i32(s + 4 * k, this.what) : elemSize === 2 ? this.r.u16(s + 2 * k, this.what) : this.r.u8(s + k, this.what);
+    return out;
+  }
   string(i: number): string {
     const [s, n] = this.vector(i, 1);
     return n ? new TextDecoder().decode(this.r.bytes.subarray(s, s + n)) : '';
@@ -167,6 +185,25 @@ class Table {
 }
 
 const PADDING: Padding[] = ['SAME', 'VALID'];
+
+/** SparsityParameters: traversal_order, block_map, dim_metadata (format, dense_size, segments, indices). */
+function readSparsity(sp: Table, file: string, where: string): Sparsity {
+  const levels = sp.tables(2, `${where} dim_metadata`).map((d) => {
+    const format = d.u8(0);
+    if (format === 0) return { format: 'DENSE' as const, denseSize: d.i32(1) };
+    if (format !== 1) fail(file, `${where}: unknown sparse dimension format ${format}`);
+    // SparseIndexVector union: 1 Int32Vector, 2 Uint16Vector, 3 Uint8Vector; each { values }.
+    const vec = (typeField: number, what: string): Int32Array => {
+      const type = d.u8(typeField);
+      const size = ({ 1: 4, 2: 2, 3: 1 } as Record<number, 1 | 2 | 4>)[type];
+      const tbl = d.table(typeField + 1, `${where} ${what}`);
+      if (!size || !tbl) return fail(file, `${where}: sparse ${what} missing or of unknown type ${type}`);
+      return tbl.intVector(0, size);
+    };
+    return { format: 'CSR' as const, denseSize: d.i32(1), segments: vec(2, 'array_segments'), indices: vec(4, 'array_indices') };
+  });
+  return { traversalOrder: sp.ints(0), blockMap: sp.ints(1), levels };
+}
 
 /** Parses a .tflite file. `file` names it in errors. Throws WeightFileError on anything malformed. */
 export function readTflite(bytes: Uint8Array, file = 'model.tflite'): TfliteModel {
@@ -203,7 +240,9 @@ export function readTflite(bytes: Uint8Array, file = 'model.tflite'): TfliteMode
     if (buffer >= Math.max(1, buffers.length)) fail(file, `tensor ${index} refers to buffer ${buffer}`, { expected: `a buffer below ${buffers.length}` });
     const shape = t.ints(0);
     for (const d of shape) if (d < 0) fail(file, `tensor ${index} (${t.string(3)}) has a dynamic or negative dimension`, { found: `[${shape.join(', ')}]` });
-    return { index, name: t.string(3), shape, type: TENSOR_TYPES[typeCode] ?? `type ${typeCode}`, buffer };
+    const sp = t.table(6, `tensor ${index} sparsity`);
+    const sparsity = sp && readSparsity(sp, file, `tensor ${index} (${t.string(3)})`);
+    return { index, name: t.string(3), shape, type: TENSOR_TYPES[typeCode] ?? `type ${typeCode}`, buffer, ...(sparsity ? { sparsity } : {}) };
   });
   const checkIdx = (list: number[], what: string, optional = false) => {
     for (const i of list) {
@@ -242,6 +281,8 @@ export function readTflite(bytes: Uint8Array, file = 'model.tflite'): TfliteMode
       if (!o || optType !== 10) fail(file, `${where} lacks its ConcatenationOptions`);
       op.axis = o.i32(0);
       op.activation = act(o.i8(1), where);
+    } else if (code === 5) {
+      op.blockSize = o?.i32(0) ?? 0;
     } else if (code === 23) {
       // ResizeBilinearOptions: new_height, new_width (deprecated), align_corners, half_pixel_centers.
       op.resize = { alignCorners: (o?.u8(2) ?? 0) !== 0, halfPixelCenters: (o?.u8(3) ?? 0) !== 0 };
@@ -267,22 +308,77 @@ export function halfToFloat(h: number): number {
   return s * (1 + f / 1024) * 2 ** (e - 15);
 }
 
-/** A constant tensor's data as f32 (float32, float16 or int32 storage), checked against its shape. */
+/**
+ * Scatters a sparse tensor's stored values into its dense shape (TFLite's FormatConverter:
+ * levels in traversal order, DENSE levels enumerate, CSR levels follow segments/indices; block
+ * dims, after the original ones, refine their original dim). Every index is checked.
+ */
+export function densify(values: ArrayLike<number>, shape: readonly number[], sp: Sparsity, fail0: (why: string) => never): Float32Array {
+  const n = shape.length, L = sp.traversalOrder.length;
+  if (sp.levels.length !== L || L < n || sp.blockMap.length !== L - n) fail0(`sparsity has ${sp.levels.length} levels for traversal order [${sp.traversalOrder}] and block map [${sp.blockMap}]`);
+  const seen = new Set(sp.traversalOrder);
+  if (seen.size !== L || sp.traversalOrder.some((d) => !(d >= 0 && d < L))) fail0(`bad traversal order [${sp.traversalOrder}]`);
+  if (sp.blockMap.some((d) => !(d >= 0 && d < n))) fail0(`bad block map [${sp.blockMap}]`);
+  const blockSize = sp.blockMap.map((_, b) => sp.levels[n + b].denseSize);
+  const total = shape.reduce((a, b) => a * b, 1);
+  const dense = new Float32Array(total);
+  const idx = new Array<number>(L).fill(0);
+  let src = 0;
+  const leaf = () => {
+    const orig = new Array<number>(n).fill(0);
+    for (let i = 0; i < n; i++) orig[sp.traversalOrder[i]] = idx[i];
+    for (let i = n; i < L; i++) {
+      const b = sp.traversalOrder[i] - n;
+      if (!(b >= 0 && b < blockSize.length)) fail0('block dimension out of order');
+      const d = sp.blockMap[b];
+      orig[d] = orig[d] * blockSize[b] + idx[i];
+    }
+    let flat = 0;
+    for (let d = 0; d < n; d++) {
+      if (!(orig[d] >= 0 && orig[d] < shape[d])) fail0(`index ${orig[d]} outside dimension ${d} of [${shape}]`);
+      flat = flat * shape[d] + orig[d];
+    }
+    if (src >= values.length) fail0(`more positions than the ${values.length} stored values`);
+    dense[flat] = values[src++];
+  };
+  const walk = (level: number, prev: number) => {
+    if (level === L) return leaf();
+    const lv = sp.levels[level];
+    if (lv.format === 'DENSE') {
+      if (!(lv.denseSize >= 0 && lv.denseSize <= total)) fail0(`dense level size ${lv.denseSize}`);
+      for (let i = 0; i < lv.denseSize; i++) { idx[level] = i; walk(level + 1, prev * lv.denseSize + i); }
+      return;
+    }
+    const seg = lv.segments!, ind = lv.indices!;
+    if (!(prev + 1 < seg.length)) fail0(`CSR segment ${prev} missing`);
+    const a = seg[prev], b = seg[prev + 1];
+    if (!(a >= 0 && a <= b && b <= ind.length)) fail0(`CSR segment [${a}, ${b}) outside ${ind.length} indices`);
+    for (let i = a; i < b; i++) { idx[level] = ind[i]; walk(level + 1, i); }
+  };
+  walk(0, 0);
+  if (src !== values.length) fail0(`${values.length - src} stored values left over`);
+  return dense;
+}
+
+/** A constant tensor's data as f32 (float32, float16 or int32 storage; sparse ones densified), checked against its shape. */
 export function tensorData(m: TfliteModel, index: number): Float32Array | Int32Array {
   const t = m.tensors[index];
   const bytes = m.buffers[t.buffer] ?? new Uint8Array(0);
   const n = t.shape.reduce((a, b) => a * b, 1);
   const size = t.type === 'float16' ? 2 : t.type === 'float32' || t.type === 'int32' ? 4 : 0;
   if (!size) fail(m.file, `tensor ${t.name} has type ${t.type}`, { expected: 'float32, float16 or int32 data' });
-  if (bytes.length !== n * size) fail(m.file, `tensor ${t.name} has ${bytes.length} bytes of data`, { expected: `${n * size} for ${t.type} [${t.shape.join(', ')}]` });
+  const stored = t.sparsity ? bytes.length / size : n;
+  if (t.sparsity && (t.type === 'int32' || !Number.isInteger(stored))) fail(m.file, `sparse tensor ${t.name} of type ${t.type} with ${bytes.length} bytes`);
+  if (bytes.length !== stored * size) fail(m.file, `tensor ${t.name} has ${bytes.length} bytes of data`, { expected: `${n * size} for ${t.type} [${t.shape.join(', ')}]` });
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (t.type === 'int32') {
     const out = new Int32Array(n);
     for (let i = 0; i < n; i++) out[i] = dv.getInt32(4 * i, true);
     return out;
   }
-  const out = new Float32Array(n);
-  if (t.type === 'float32') for (let i = 0; i < n; i++) out[i] = dv.getFloat32(4 * i, true);
-  else for (let i = 0; i < n; i++) out[i] = halfToFloat(dv.getUint16(2 * i, true));
-  return out;
+  const out = new Float32Array(stored);
+  if (t.type === 'float32') for (let i = 0; i < stored; i++) out[i] = dv.getFloat32(4 * i, true);
+  else for (let i = 0; i < stored; i++) out[i] = halfToFloat(dv.getUint16(2 * i, true));
+  if (!t.sparsity) return out;
+  return densify(out, t.shape, t.sparsity, (why) => fail(m.file, `sparse tensor ${t.name}: ${why}`, { hint: 'the file is corrupt' }));
 }

@@ -113,6 +113,17 @@ export function resizeBilinearRef(x: Float32Array, xs: Shape4, OH: number, OW: n
   return y;
 }
 
+/** DepthToSpace, NHWC: y[b, h*bs+dy, w*bs+dx, c] = x[b, h, w, (dy*bs+dx)*C + c]. */
+export function depthToSpaceRef(x: Float32Array, xs: Shape4, bs: number): Float32Array {
+  const [B, H, W, Cin] = xs;
+  const C = Cin / (bs * bs);
+  const y = new Float32Array(x.length);
+  for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) for (let w = 0; w < W; w++) for (let dy = 0; dy < bs; dy++) for (let dx = 0; dx < bs; dx++) for (let c = 0; c < C; c++) {
+    y[((b * H * bs + h * bs + dy) * W * bs + w * bs + dx) * C + c] = x[((b * H + h) * W + w) * Cin + (dy * bs + dx) * C + c];
+  }
+  return y;
+}
+
 /** Max pooling, TFLite padding (taps outside the input are skipped). */
 export function maxPoolRef(x: Float32Array, xs: Shape4, k: [number, number], s: [number, number], padTop: number, padLeft: number, OH: number, OW: number): Float32Array {
   const [B, H, W, C] = xs;
@@ -150,7 +161,8 @@ export function runTfliteRef(m: TfliteModel, input: Float32Array): Record<string
     let y: Float32Array;
     const act = (v: Float32Array, a?: string) => (a === 'RELU' ? v.map((q) => Math.max(q, 0)) : a === 'NONE' || !a ? v : (() => { throw new Error(`activation ${a}`); })());
     switch (op.op) {
-      case 'DEQUANTIZE': y = f(op.inputs[0]); break;
+      case 'DEQUANTIZE': case 'DENSIFY': y = f(op.inputs[0]); break;   // tensorData densifies and widens f16
+      case 'DEPTH_TO_SPACE': y = depthToSpaceRef(f(op.inputs[0]), shape4(xs), op.blockSize!); break;
       case 'CONV_2D': case 'DEPTHWISE_CONV_2D': {
         const c = op.conv!;
         const ws = shape4(ts[1]!.shape);
