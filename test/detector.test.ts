@@ -28,14 +28,17 @@ function modelPath(file: string): string {
 const bytesOf = (model: 'short' | 'full') => new Uint8Array(readFileSync(modelPath(MODEL_FILES[model])));
 
 test('tflite reader: the real short and full range files', () => {
-  const expect = { short: { ops: 164, input: [1, 128, 128, 3], n: 896 }, full: { ops: 354, input: [1, 192, 192, 3], n: 2304 } };
-  for (const model of ['short', 'full'] as const) {
-    const m = readTflite(bytesOf(model), MODEL_FILES[model]);
-    assert.is(m.operators.length, expect[model].ops, model);
-    assert.equal(m.tensors[m.inputs[0]].shape, expect[model].input);
-    assert.equal(m.outputs.map((i) => m.tensors[i].shape[1]), [expect[model].n, expect[model].n]);
-    // f16 weights behind DEQUANTIZE; every op of the file is one we translate.
+  // The two files the detector loads, and the dense full range file (another model, also supported).
+  const expect = [['face_detection_short_range.tflite', 164, 128, 896], ['face_detection_full_range_sparse.tflite', 388, 192, 2304],
+    ['face_detection_full_range.tflite', 354, 192, 2304]] as const;
+  for (const [file, ops, size, n] of expect) {
+    const m = readTflite(new Uint8Array(readFileSync(modelPath(file))), file);
+    assert.is(m.operators.length, ops, file);
+    assert.equal(m.tensors[m.inputs[0]].shape, [1, size, size, 3]);
+    assert.equal(m.outputs.map((i) => m.tensors[i].shape[1]), [n, n]);
+    // f16 weights behind DEQUANTIZE (sparse ones behind DENSIFY too); every op is one we translate.
     assert.ok(m.tensors.some((t) => t.type === 'float16'));
+    assert.is(m.tensors.some((t) => t.sparsity), file.includes('sparse'));
     packTflite(m);
   }
 });

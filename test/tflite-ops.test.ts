@@ -8,7 +8,9 @@ import { resizeBilinear } from '../src/kernels/resize_bilinear.ts';
 import { letterboxImage } from '../src/kernels/letterbox.ts';
 import { wordsPerImage } from '../src/kernels/preprocess.ts';
 import { letterbox } from '../src/detect/letterbox.ts';
-import { concatRef, padRef, resizeBilinearRef } from './reference/tflite.ts';
+import { depthToSpace } from '../src/kernels/depth_to_space.ts';
+import { densify } from '../src/detect/tflite.ts';
+import { concatRef, depthToSpaceRef, padRef, resizeBilinearRef } from './reference/tflite.ts';
 import { letterboxRef } from './reference/letterbox.ts';
 import { assertClose, newGraph, randomArray, rng, runGraph } from './helpers.ts';
 
@@ -47,6 +49,36 @@ test('resize_bilinear: 2x upsampling with half-pixel centres, align corners, pla
     const out = await runGraph(g, { x: X });
     assertClose(out.y, resizeBilinearRef(X, shape, o[0], o[1], ac, hp), { atol: 1e-6, rtol: 1e-6 }, `resize ${o} ${ac} ${hp}`);
   }
+});
+
+test('depth_to_space: block 2 (BlazeFace full range heads) and 3', async () => {
+  for (const [shape, bs] of [[[1, 4, 3, 16], 2], [[2, 2, 2, 18], 3]] as [[number, number, number, number], number][]) {
+    const g = await newGraph();
+    const X = randomArray(shape.reduce((a, b) => a * b), 9);
+    const y = depthToSpace(g, g.input('x', shape), bs);
+    assert.equal(y.shape, [shape[0], shape[1] * bs, shape[2] * bs, shape[3] / (bs * bs)]);
+    g.output('y', y);
+    const out = await runGraph(g, { x: X });
+    assertClose(out.y, depthToSpaceRef(X, shape, bs), EXACT, `depth_to_space [${shape}] ${bs}`);
+  }
+});
+
+test('densify: CSR rows and 1x2 blocks (TFLite sparse weights), corrupt indices refused', () => {
+  const no = (why: string): never => { throw new Error(why); };
+  // [[0, 1, 0, 2], [0, 0, 0, 0], [3, 0, 0, 0]]: rows dense, columns CSR.
+  const csr = { traversalOrder: [0, 1], blockMap: [], levels: [
+    { format: 'DENSE' as const, denseSize: 3 },
+    { format: 'CSR' as const, denseSize: 0, segments: Int32Array.from([0, 2, 2, 3]), indices: Int32Array.from([1, 3, 0]) }] };
+  assert.equal(Array.from(densify([1, 2, 3], [3, 4], csr, no)), [0, 1, 0, 2, 0, 0, 0, 0, 3, 0, 0, 0]);
+  // The same matrix's columns in 1x2 blocks: block columns CSR, then a dense block level.
+  const blocked = { traversalOrder: [0, 1, 2], blockMap: [1], levels: [
+    { format: 'DENSE' as const, denseSize: 3 },
+    { format: 'CSR' as const, denseSize: 0, segments: Int32Array.from([0, 2, 2, 3]), indices: Int32Array.from([0, 1, 0]) },
+    { format: 'DENSE' as const, denseSize: 2 }] };
+  assert.equal(Array.from(densify([0, 1, 0, 2, 3, 0], [3, 4], blocked, no)), [0, 1, 0, 2, 0, 0, 0, 0, 3, 0, 0, 0]);
+  const bad = { ...csr, levels: [csr.levels[0], { ...csr.levels[1], indices: Int32Array.from([1, 9, 0]) }] };
+  assert.throws(() => densify([1, 2, 3], [3, 4], bad, no), /outside dimension 1/);
+  assert.throws(() => densify([1, 2], [3, 4], csr, no), /more positions/);
 });
 
 test('letterbox: wide, tall and RGB images into the detector input', async () => {
