@@ -169,6 +169,19 @@ export function buildTflite(g: Graph, p: PackedTflite, input: Tensor, prefix = '
     return true;
   };
 
+  // Spatial zero PADs read only by a VALID conv become that conv's padding (the sparse full
+  // range model pads explicitly before each of its 40-odd 3x3 convs): one dispatch less each.
+  const padFold = new Map<number, [number, number]>();
+  const foldablePad = (k: number): [number, number] | undefined => {
+    const pads = p.pads.get(k)!;
+    const r = soleReader(m.operators[k].outputs[0]);
+    if (pads.length !== 4 || pads[0].some(Boolean) || pads[3].some(Boolean) || !r?.conv || r.conv.padding !== 'VALID' || r.inputs[0] !== m.operators[k].outputs[0]) return undefined;
+    const kh = m.tensors[r.inputs[1]].shape[1], kw = m.tensors[r.inputs[1]].shape[2];
+    const [pt, pl] = [pads[1][0], pads[2][0]];
+    if (pt >= kh || pl >= kw || (r.op === 'CONV_2D' && pt !== pl)) return undefined;
+    return [pt, pl];
+  };
+
   const emitConv = (k: number, residual?: Tensor, relu = false): Tensor => {
     const op = m.operators[k];
     const where = `operator ${k} (${op.op})`;
@@ -177,7 +190,13 @@ export function buildTflite(g: Graph, p: PackedTflite, input: Tensor, prefix = '
     const [w, b] = p.weights.get(k)!;
     const [, H, W] = x.shape;
     const [KH, KW] = w.shape;
-    const ph = tflitePad(H, KH, c.strideH, c.padding), pw = tflitePad(W, KW, c.strideW, c.padding);
+    let ph = tflitePad(H, KH, c.strideH, c.padding), pw = tflitePad(W, KW, c.strideW, c.padding);
+    const folded = padFold.get(op.inputs[0]);
+    if (folded) {
+      const [, OH, OW] = m.tensors[op.outputs[0]].shape;
+      ph = { out: OH, before: folded[0] };
+      pw = { out: OW, before: folded[1] };
+    }
     const name = `${prefix}.${m.tensors[op.outputs[0]].name}`;
     relu ||= c.activation === 'RELU';
     let y: Tensor;
@@ -239,10 +258,17 @@ export function buildTflite(g: Graph, p: PackedTflite, input: Tensor, prefix = '
         expectShape(y, out, where);
         break;
       }
-      case 'PAD':
+      case 'PAD': {
+        const f = foldablePad(k);
+        if (f) {
+          padFold.set(out, f);
+          vals.set(out, get(op.inputs[0], where));
+          return;
+        }
         y = pad(g, get(op.inputs[0], where), p.pads.get(k)!, name);
         expectShape(y, out, where);
         break;
+      }
       case 'RESHAPE':
         y = g.reshape(get(op.inputs[0], where), m.tensors[out].shape, name);
         break;
