@@ -79,6 +79,7 @@ test('densify: CSR rows and 1x2 blocks (TFLite sparse weights), corrupt indices 
   const bad = { ...csr, levels: [csr.levels[0], { ...csr.levels[1], indices: Int32Array.from([1, 9, 0]) }] };
   assert.throws(() => densify([1, 2, 3], [3, 4], bad, no), /outside dimension 1/);
   assert.throws(() => densify([1, 2], [3, 4], csr, no), /more positions/);
+  assert.throws(() => densify([1], [1 << 20, 1 << 20], csr, no), /elements \(more than/);
 });
 
 test('letterbox: wide, tall and RGB images into the detector input', async () => {

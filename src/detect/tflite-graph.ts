@@ -145,6 +145,9 @@ export function buildTflite(g: Graph, p: PackedTflite, input: Tensor, prefix = '
   const readers = new Map<number, number[]>();
   m.operators.forEach((op, k) => op.inputs.forEach((i) => { if (i >= 0) readers.set(i, [...(readers.get(i) ?? []), k]); }));
   for (const o of m.outputs) readers.set(o, [...(readers.get(o) ?? []), -1]);
+  // Node names: operator index + a short form of the output tensor's name (converter names can be
+  // several hundred characters of ';'-joined scopes).
+  const nameOf = (k: number) => `${prefix}.${k}.${m.tensors[m.operators[k].outputs[0]].name.split(';')[0].split('/').slice(-2).join('/').slice(0, 60)}`;
   const soleReader = (t: number): TfliteOperator | undefined => {
     const r = readers.get(t) ?? [];
     return r.length === 1 && r[0] >= 0 ? m.operators[r[0]] : undefined;
@@ -197,7 +200,7 @@ export function buildTflite(g: Graph, p: PackedTflite, input: Tensor, prefix = '
       ph = { out: OH, before: folded[0] };
       pw = { out: OW, before: folded[1] };
     }
-    const name = `${prefix}.${m.tensors[op.outputs[0]].name}`;
+    const name = nameOf(k);
     relu ||= c.activation === 'RELU';
     let y: Tensor;
     if (op.op === 'CONV_2D') {
@@ -214,7 +217,7 @@ export function buildTflite(g: Graph, p: PackedTflite, input: Tensor, prefix = '
   m.operators.forEach((op, k) => {
     const where = `operator ${k} (${op.op})`;
     const out = op.outputs[0];
-    const name = `${prefix}.${m.tensors[out].name}`;
+    const name = nameOf(k);
     let y: Tensor | undefined;
     switch (op.op) {
       case 'DEQUANTIZE': case 'DENSIFY': return;   // weights: packed at load

@@ -308,6 +308,8 @@ export function halfToFloat(h: number): number {
   return s * (1 + f / 1024) * 2 ** (e - 15);
 }
 
+const MAX_DENSE = 1 << 26;
+
 /**
  * Scatters a sparse tensor's stored values into its dense shape (TFLite's FormatConverter:
  * levels in traversal order, DENSE levels enumerate, CSR levels follow segments/indices; block
@@ -321,6 +323,8 @@ export function densify(values: ArrayLike<number>, shape: readonly number[], sp:
   if (sp.blockMap.some((d) => !(d >= 0 && d < n))) fail0(`bad block map [${sp.blockMap}]`);
   const blockSize = sp.blockMap.map((_, b) => sp.levels[n + b].denseSize);
   const total = shape.reduce((a, b) => a * b, 1);
+  // Weights of a face detector are small; a huge declared shape is a corrupt file, not an allocation to try.
+  if (!(total <= MAX_DENSE)) fail0(`dense shape [${shape}] has ${total} elements (more than ${MAX_DENSE})`);
   const dense = new Float32Array(total);
   const idx = new Array<number>(L).fill(0);
   let src = 0;

@@ -8,7 +8,7 @@ const DEPTHWISE = kernel({
   name: 'depthwise_conv', source,
   inputs: { x: 'T', w: 'T', 'bias?': 'T' }, outputs: { y: 'T' },
   uniforms: {
-    total: 'u32', C: 'u32', H: 'u32', W: 'u32', OH: 'u32', OW: 'u32', KH: 'u32', KW: 'u32',
+    total: 'u32', C: 'u32', H: 'u32', W: 'u32', OH: 'u32', OW: 'u32',
     strideH: 'u32', strideW: 'u32', padTop: 'i32', padLeft: 'i32', relu: 'u32', pitch: 'u32',
   },
 });
@@ -22,6 +22,8 @@ export interface DepthwiseOptions {
   out?: [number, number];
   relu?: boolean;
   name?: string;
+  /** Unrolled branch-free taps (default on SwiftShader only: faster there, slower on lavapipe). */
+  unroll?: boolean;
 }
 
 /** x: [B, H, W, C], weight: [KH, KW, C] -> [B, OH, OW, C]. */
@@ -34,6 +36,7 @@ export function depthwiseConv2d(g: Graph, x: Tensor, weight: Tensor, opts: Depth
   if (Cw !== C) throw new Error(`${name}: input has ${C} channels, weight [${weight.shape.join(', ')}] has ${Cw}`);
   const [sh, sw] = typeof opts.stride === 'number' ? [opts.stride, opts.stride] : opts.stride ?? [1, 1];
   const [pt, pl] = opts.pad ?? [0, 0];
+  if (KH * KW > 49) throw new Error(`${name}: ${KH}x${KW} kernels are not supported (the taps are unrolled; up to 7x7)`);
   if (!(sh >= 1 && sw >= 1 && pt >= 0 && pl >= 0 && pt < KH && pl < KW)) throw new Error(`${name}: bad stride [${sh}, ${sw}] / padding [${pt}, ${pl}]`);
   const [OH, OW] = opts.out ?? [Math.floor((H + 2 * pt - KH) / sh) + 1, Math.floor((W + 2 * pl - KW) / sw) + 1];
   // Every output window must touch the input (else it would be all padding).
@@ -47,8 +50,8 @@ export function depthwiseConv2d(g: Graph, x: Tensor, weight: Tensor, opts: Depth
   const y = g.tensor(name, [B, OH, OW, C]);
   DEPTHWISE.add(g, name, {
     inputs: { x, w: weight, bias: opts.bias }, outputs: { y },
-    uniforms: { total, C: Cu, H, W, OH, OW, KH, KW, strideH: sh, strideW: sw, padTop: pt, padLeft: pl, relu: Number(!!opts.relu), pitch: gx * 64 },
-    flags: { VEC4: vec4 },
+    uniforms: { total, C: Cu, H, W, OH, OW, strideH: sh, strideW: sw, padTop: pt, padLeft: pl, relu: Number(!!opts.relu), pitch: gx * 64 },
+    flags: { VEC4: vec4, KH, KW, UNROLL: opts.unroll ?? g.tuning.kind === 'swiftshader' },
     workgroups: [gx, ceilDiv(groups, gx), 1],
     flops: 2 * B * OH * OW * C * KH * KW,
   });
