@@ -111,6 +111,38 @@ for (const model of ['short', 'full'] as const) {
   });
 }
 
+// Parity with MediaPipe's own runtime (its WASM solution in Chromium, saved by postproc's
+// scripts/make-detect-fixtures.ts in test/fixtures/detect/mediapipe.json) on the astronaut
+// composites: the issue's bounds, same number of faces, boxes and keypoints within 1% of the box
+// size, scores within 0.02 (measured: 0.05% and 4e-4, on lavapipe and SwiftShader).
+test('detector: same faces as MediaPipe\'s runtime on every test image, both models', async () => {
+  const fx = JSON.parse(readFileSync(new URL('./fixtures/detect/mediapipe.json', import.meta.url), 'utf8'));
+  const ctx = await gpu();
+  for (const model of ['short', 'full'] as const) {
+    assert.is(fx.models[model], MODEL_FILES[model], 'the fixture was made with the file the detector loads');
+    const det = await createDetector(nodePlatform, { model, file: bytesOf(model), device: ctx });
+    try {
+      let worst = 0, worstScore = 0;
+      for (const img of detectImages()) {
+        const faces = await det.detect({ data: img.data, width: img.width, height: img.height });
+        const want: { box: number[]; keypoints: number[]; score: number }[] = fx.detections[model][img.name];
+        assert.is(faces.length, want.length, `${model} ${img.name}: number of faces`);
+        faces.forEach((f, i) => {
+          const w = want[i], size = w.box[2];
+          const got = [f.box.x, f.box.y, f.box.width, f.box.height, ...f.keypoints];
+          [...w.box, ...w.keypoints].forEach((v, k) => { worst = Math.max(worst, Math.abs(got[k] - v) / size); });
+          worstScore = Math.max(worstScore, Math.abs(f.score - w.score));
+        });
+      }
+      console.log(`  ${model}: worst box/keypoint difference ${(worst * 100).toFixed(3)}% of the box, score ${worstScore.toFixed(4)}`);
+      assert.ok(worst <= 0.01, `${model}: ${worst}`);
+      assert.ok(worstScore <= 0.02, `${model}: score ${worstScore}`);
+    } finally {
+      await det.dispose();
+    }
+  }
+});
+
 async function rejects(p: Promise<unknown>, re: RegExp): Promise<void> {
   try { await p; } catch (e) {
     assert.match((e as Error).message, re);
