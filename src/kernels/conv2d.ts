@@ -32,8 +32,11 @@ export interface Conv2dOptions {
   /** [Cout]; BatchNorm is folded into weight and bias at load time (foldBatchNorm). */
   bias?: Tensor;
   stride?: number;
-  /** Zero padding on every side. */
+  /** Zero padding on every side (the leading side only when `out` is given). */
   pad?: number;
+  /** Output [OH, OW] instead of the symmetric-padding size: larger outputs pad only after
+   *  (TFLite's SAME padding with stride 2 on even sizes); reads past the input are zeros. */
+  out?: readonly [number, number];
   /** Added before the ReLU; shaped like the output. */
   residual?: Tensor;
   relu?: boolean;
@@ -82,7 +85,8 @@ export function conv2d(g: Graph, x: Tensor, weight: MatrixWeight, opts: Conv2dOp
   const [KH, KW, Cw, N] = weight.shape;
   if (Cw !== C) throw new Error(`${name}: input has ${C} channels, weight [${weight.shape.join(', ')}] expects ${Cw}`);
   if (!(Number.isInteger(stride) && stride >= 1 && Number.isInteger(pad) && pad >= 0)) throw new Error(`${name}: bad stride ${stride} / padding ${pad}`);
-  const OH = convOut(H, KH, stride, pad), OW = convOut(W, KW, stride, pad);
+  const [OH, OW] = opts.out ?? [convOut(H, KH, stride, pad), convOut(W, KW, stride, pad)];
+  if (opts.out && !(Number.isInteger(OH) && Number.isInteger(OW) && OH >= convOut(H, KH, stride, pad) && OW >= convOut(W, KW, stride, pad) && (OH - 1) * stride - pad < H && (OW - 1) * stride - pad < W)) throw new Error(`${name}: output ${OH}x${OW} does not fit a ${H}x${W} input`);
   if (OH < 1 || OW < 1) throw new Error(`${name}: ${KH}x${KW} kernel does not fit a ${H}x${W} input padded by ${pad}`);
   if (opts.bias && (opts.bias.shape.length !== 1 || opts.bias.shape[0] !== N)) throw new Error(`${name}: bias must be [${N}], got [${opts.bias.shape.join(', ')}]`);
   const outShape = [B, OH, OW, N];
