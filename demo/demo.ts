@@ -256,7 +256,7 @@ async function runOnce(profile = false): Promise<void> {
     for (const n of out.profile.nodes) byStage.set(n.stage || n.kernel, (byStage.get(n.stage || n.kernel) ?? 0) + n.ms);
     state.stages = [...byStage].map(([stage, ms]) => ({ stage, ms }));
     showStages(state.stages, out.profile.gpuMs);
-  } else result = await m.run(p.input);
+  } else result = await m.run(p.input, { box: 'image' });
   const wall = performance.now() - t0;
   if (photo !== p) return; // a new photo came in meanwhile
   lastFrame = { graph, result };

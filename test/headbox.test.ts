@@ -114,7 +114,7 @@ test('from 68 landmarks: roll from the eyes, centre and size from their extent; 
   close(f1.roll, Math.PI / 6, 1e-5, 'roll 30'); close(f1.size, 100, 1e-3, 'size 30'); close(f1.cx, 300, 1e-3, 'cx 30'); close(f1.cy, 200, 1e-3, 'cy 30');
   const b = headBoxFromLandmarks(place(300, 200, 100, 0), 640, 480)!;
   close(b.width, HEAD_RULE.width * 100 * 1.2, 1.01, 'box width');
-  const bad = place(300, 200, 100, 0); bad[7] = NaN;
+  const bad: Float32Array = place(300, 200, 100, 0); bad[7] = NaN;
   assert.is(headBoxFromLandmarks(bad, 640, 480), null);
   assert.is(headBoxFromLandmarks(new Float32Array(10), 640, 480), null);
 });
@@ -132,7 +132,7 @@ test('one-euro filter: passes the first value, smooths jitter, follows fast move
   // With beta > 0 a fast ramp lags less than with beta = 0.
   const lag = (beta: number) => {
     const g = new OneEuroFilter({ minCutoff: 1, beta });
-    let v = new Float32Array(1);
+    let v: Float32Array = new Float32Array(1);
     for (let i = 0; i <= 30; i++) v = g.filter([i * 10], (i * 1000) / 30);
     return 300 - v[0];
   };

@@ -18,6 +18,10 @@ import { InputError, isRawImage, resolveBox, toPixels, type Pixels } from './ima
 import { poseFromRotation, type PoseAngles } from './pose.ts';
 import { syntheticFlame } from './synthetic-flame.ts';
 import { parseWeights, weightsToSafetensors, type LoadedWeights } from './weights.ts';
+import { DETECTOR_KINDS, isFaceDetector, makeDetector, type DetectorChoice } from '../detect/factory.ts';
+import { clampBox, headBox, headBoxFromLandmarks, landmarkFrame } from '../detect/headbox.ts';
+import { OneEuroFilter, type OneEuroOptions } from '../detect/smoothing.ts';
+import type { Face, FaceDetector } from '../detect/types.ts';
 
 export interface CreateModelOptions {
   /** .safetensors or PyTorch .pth (path, URL or bytes). Absent: the built-in UNTRAINED default. */
@@ -47,15 +51,49 @@ export interface CreateModelOptions {
   warmUp?: boolean;
   /** Progress while loading: stage name and 0..1. */
   onProgress?: (stage: string, fraction: number) => void;
+  /**
+   * The face detector behind run(image) without a box, detect() and runVideo(): BlazeFace 'short'
+   * range (default, MediaPipe's default: faces within ~2 m) or 'full' range (small faces, group
+   * photos), your own FaceDetector (not disposed by the model), or false (no detection: every
+   * run needs a box). Made on first need, on the model's device.
+   */
+  detector?: DetectorChoice;
 }
 
 export interface Poses { global?: number[]; neck?: number[]; leftEye?: number[]; rightEye?: number[] }
 
+/** A head box on the image (x, y, width, height) in pixels, or 'image': the whole image is the crop. */
+export type BoxSpec = Partial<Box> | [number, number, number, number] | 'image';
+
 export interface RunOptions {
-  /** Head box on the image (x, y, width, height) in pixels; default the whole image. */
-  box?: Partial<Box> | [number, number, number, number];
+  /**
+   * The head box. run(): given, that one head (a HeadResult); absent, the heads are detected (a
+   * HeadResult[]). runBatch() and profile(): absent means the whole image.
+   */
+  box?: BoxSpec;
   /** Axis-angle poses of the FLAME joints other than the jaw (default zero). */
   poses?: Poses;
+}
+
+/** run() with a box: one head. */
+export interface BoxRunOptions extends RunOptions { box: BoxSpec }
+
+/** run() without a box: detect, then align every head. */
+export interface DetectRunOptions {
+  box?: undefined;
+  poses?: Poses;
+  /** At most this many heads, the largest first (default all). */
+  maxHeads?: number;
+}
+
+export interface VideoOptions {
+  poses?: Poses;
+  /** At most this many heads, the largest first (default all). */
+  maxHeads?: number;
+  /** Run the detector at least every N frames even when every track holds (default 30; Infinity: only when a track is lost). */
+  redetectEvery?: number;
+  /** One-euro smoothing of the crop boxes and of landmarks/projectedVertices: true (defaults) or its options; default off. */
+  smoothing?: boolean | OneEuroOptions;
 }
 
 export interface HeadResult {
@@ -85,11 +123,24 @@ export interface HeadResult {
   timeMs: number;
   /** True when the built-in untrained weights or the synthetic FLAME were used: not a real prediction. */
   synthetic: boolean;
+  /** The face detection this head's box came from (run without a box; runVideo on detection frames). */
+  face?: Face;
+  /** runVideo: the same id follows the same head from frame to frame. */
+  trackId?: number;
+}
+
+interface Track {
+  id: number;
+  /** The crop box for the next frame, from this frame's landmarks; null: lost. */
+  next: Box | null;
+  box?: OneEuroFilter; landmarks?: OneEuroFilter; projected?: OneEuroFilter;
 }
 
 interface BuiltGraph { cg: CompiledGraph; words: number }
 
 const MAX_CACHED_GRAPHS = 4;
+/** Heads per Trans3DHead run: runs are batched in powers of two up to this (fewer graph sizes). */
+const MAX_HEADS_PER_RUN = 8;
 
 export class Trans3DHead {
   private graphs = new Map<string, Promise<BuiltGraph>>();
@@ -104,6 +155,10 @@ export class Trans3DHead {
   }
 
   static async create(platform: Platform, opts: CreateModelOptions = {}): Promise<Trans3DHead> {
+    const det = opts.detector;
+    if (det !== undefined && det !== false && !isFaceDetector(det) && !(DETECTOR_KINDS as readonly unknown[]).includes(det)) {
+      throw new InputError(`detector ${JSON.stringify(det)}: expected 'short', 'full', a FaceDetector ({ detect, dispose }) or false`);
+    }
     const progress = opts.onProgress ?? (() => {});
     progress('weights', 0);
     let w: LoadedWeights;
@@ -127,6 +182,7 @@ export class Trans3DHead {
     // Validated (parseWeights) and packed once, here: graphs only reference the packed arrays.
     const weights = packNetwork(w.sd, w.config, flame);
     const model = new Trans3DHead(platform, ctx, w.config, weights, flame, { weights: w.synthetic, flame: flame.synthetic }, tuningFor(ctx, opts.schedule));
+    model.detectorChoice = det ?? 'short';
     if (opts.warmUp ?? true) {
       progress('pipelines', 0);
       const t0 = performance.now();
@@ -181,8 +237,160 @@ export class Trans3DHead {
     return toPixels(raw, Math.min(this.ctx.device.limits.maxStorageBufferBindingSize, 1 << 30));
   }
 
-  async run(image: unknown, opts: RunOptions = {}): Promise<HeadResult> {
-    return (await this.runBatch([image], [opts]))[0];
+  private detectorChoice: DetectorChoice = 'short';
+  private detectorMade: Promise<FaceDetector> | null = null;
+
+  /** The face detector, made on first need (the BlazeFace graph compiles then). */
+  private detector(): Promise<FaceDetector> {
+    const d = this.detectorChoice;
+    if (d === false) return Promise.reject(new InputError('this model was created with detector: false: pass a head box (run(image, { box })), or box: \'image\' to use the whole image'));
+    if (typeof d === 'object') return Promise.resolve(d);
+    if (!this.detectorMade) {
+      const p = makeDetector(d, this.platform, this.ctx);
+      this.detectorMade = p;
+      p.catch(() => { if (this.detectorMade === p) this.detectorMade = null; });
+    }
+    return this.detectorMade;
+  }
+
+  private async detectPixels(p: Pixels): Promise<Face[]> {
+    if (this.disposed) throw new Error('this model was disposed; create a new one');
+    const faces = await (await this.detector()).detect({ data: p.bytes, width: p.width, height: p.height, channels: p.channels } satisfies RawImage);
+    if (!Array.isArray(faces)) throw new Error('the face detector did not return an array of faces');
+    return faces;
+  }
+
+  /** The faces in the image (boxes and 6 keypoints in image pixels, scores); [] when there is none. */
+  async detect(image: unknown): Promise<Face[]> {
+    return this.detectPixels(await this.pixels(image));
+  }
+
+  /** The heads to align: a head box per face, largest face first, at most maxHeads. */
+  private async findHeads(p: Pixels, maxHeads: number | undefined): Promise<{ face: Face; box: Box }[]> {
+    const limit = checkMaxHeads(maxHeads);
+    const heads: { face: Face; box: Box }[] = [];
+    for (const face of await this.detectPixels(p)) {
+      const box = headBox(face, p.width, p.height);
+      if (box) heads.push({ face, box });
+    }
+    const area = (f: Face) => f.box.width * f.box.height;
+    heads.sort((a, b) => area(b.face) - area(a.face) || b.face.score - a.face.score);
+    return heads.slice(0, limit);
+  }
+
+  /**
+   * All heads of one image, batched: one Trans3DHead run of up to MAX_HEADS_PER_RUN crops (the
+   * batch rounded up to a power of two so that a varying head count reuses few graphs; the
+   * padding slots repeat the first crop and are dropped).
+   */
+  private async runHeads(p: Pixels, boxes: Box[], poses: Poses | undefined): Promise<HeadResult[]> {
+    const out: HeadResult[] = [];
+    const imageBytes = wordsPerImage(p.width, p.height, p.channels) * 4;
+    const fit = Math.floor(Math.min(this.ctx.device.limits.maxStorageBufferBindingSize, this.ctx.device.limits.maxBufferSize) / imageBytes);
+    let perRun = 1;
+    while (perRun * 2 <= Math.min(MAX_HEADS_PER_RUN, fit)) perRun *= 2;
+    for (let i = 0; i < boxes.length; i += perRun) {
+      const chunk = boxes.slice(i, i + perRun);
+      let batch = 1;
+      while (batch < chunk.length) batch *= 2;
+      const geos = chunk.map((b) => cropGeometry(b, this.config.image_size));
+      while (geos.length < batch) geos.push(geos[0]);
+      const { results } = await this.runOn(await this.graphFor(p.width, p.height, p.channels, batch), Array(batch).fill(p), Array(batch).fill({ poses }), geos, false);
+      out.push(...results.slice(0, chunk.length));
+    }
+    return out;
+  }
+
+  /** With a box: aligns that head (box: 'image' = the whole image is the crop). */
+  run(image: unknown, opts: BoxRunOptions): Promise<HeadResult>;
+  /** Without a box: detects the faces and aligns every head in one batched run, largest first ([] when none). */
+  run(image: unknown, opts?: DetectRunOptions): Promise<HeadResult[]>;
+  run(image: unknown, opts?: RunOptions & { maxHeads?: number }): Promise<HeadResult | HeadResult[]>;
+  async run(image: unknown, opts: RunOptions & { maxHeads?: number } = {}): Promise<HeadResult | HeadResult[]> {
+    if (opts.box !== undefined) {
+      if (opts.maxHeads !== undefined) throw new InputError('maxHeads applies to detection: pass either a box or maxHeads, not both');
+      return (await this.runBatch([image], [opts]))[0];
+    }
+    const p = await this.pixels(image);
+    const heads = await this.findHeads(p, opts.maxHeads);
+    const results = await this.runHeads(p, heads.map((h) => h.box), opts.poses);
+    results.forEach((r, i) => { r.face = heads[i].face; });
+    return results;
+  }
+
+  private video = { tracks: [] as Track[], lastT: -Infinity, size: '', sinceDetect: 0, nextId: 1 };
+
+  /** Forgets the video's tracks and timestamps: the next runVideo starts a new video. */
+  resetVideo(): void { this.video = { tracks: [], lastT: -Infinity, size: '', sinceDetect: 0, nextId: 1 }; }
+
+  /**
+   * One video frame, MediaPipe's detectForVideo semantics: the detector runs when there is no
+   * track (or one was lost, or every `redetectEvery` frames); otherwise each head's crop comes
+   * from its landmarks on the previous frame. A track is lost when its landmarks give no head
+   * box, or their centre leaves the crop they came from, or the head's size jumps more than 2x;
+   * a track lost on a tracking frame makes this frame detect again. Timestamps (ms) must increase.
+   */
+  async runVideo(frame: unknown, timestampMs: number, opts: VideoOptions = {}): Promise<HeadResult[]> {
+    if (typeof timestampMs !== 'number' || !Number.isFinite(timestampMs)) throw new InputError(`runVideo: timestampMs must be a finite number of milliseconds, got ${String(timestampMs)}`);
+    const v = this.video;
+    if (timestampMs <= v.lastT) {
+      throw new InputError(`runVideo: timestamp ${timestampMs} ms is not after the previous frame's ${v.lastT} ms: timestamps must increase (resetVideo() starts another video)`);
+    }
+    const every = opts.redetectEvery ?? 30;
+    if (!(every === Infinity || (Number.isInteger(every) && every >= 1))) throw new InputError(`redetectEvery ${every}: expected a positive integer or Infinity`);
+    const smoothing = opts.smoothing === true ? {} : opts.smoothing || null;
+    if (smoothing) new OneEuroFilter(smoothing); // validates the options before any work
+    const p = await this.pixels(frame);
+    v.lastT = timestampMs;
+    const size = `${p.width}x${p.height}`;
+    if (size !== v.size) { v.tracks = []; v.size = size; }
+    const W = p.width, H = p.height;
+    let detect = v.tracks.length === 0 || v.sinceDetect >= every || v.tracks.some((t) => !t.next);
+    for (let pass = 0; ; pass++) {
+      let items: { track: Track; box: Box; face?: Face }[];
+      if (detect) {
+        const heads = await this.findHeads(p, opts.maxHeads);
+        // Keep ids (and filters) of heads that overlap a previous track; a redo pass starts fresh filters.
+        const free = [...v.tracks];
+        items = heads.map((h) => {
+          let best = -1, bestIou = 0.3;
+          free.forEach((t, j) => { const o = t.next ? iou(t.next, h.box) : 0; if (o > bestIou) { best = j; bestIou = o; } });
+          const old = best >= 0 ? free.splice(best, 1)[0] : null;
+          const track: Track = old && pass === 0 ? old : { id: old?.id ?? v.nextId++, next: null };
+          return { track, box: h.box, face: h.face };
+        });
+        v.sinceDetect = 0;
+      } else {
+        items = v.tracks.map((t) => ({ track: t, box: t.next! }));
+      }
+      if (smoothing) {
+        for (const it of items) {
+          const f = (it.track.box ??= new OneEuroFilter(smoothing)).filter([it.box.x, it.box.y, it.box.width, it.box.height], timestampMs);
+          it.box = clampBox({ x: f[0], y: f[1], width: f[2], height: f[3] }, W, H) ?? it.box;
+        }
+      }
+      const results = await this.runHeads(p, items.map((it) => it.box), opts.poses);
+      let lost = false;
+      results.forEach((r, i) => {
+        const next = nextTrackBox(r.landmarks, items[i].box, W, H);
+        items[i].track.next = next;
+        if (!next) lost = true;
+      });
+      if (lost && !detect && pass === 0) { detect = true; continue; }
+      v.tracks = items.map((it) => it.track);
+      v.sinceDetect++;
+      results.forEach((r, i) => {
+        const { track, face } = items[i];
+        r.trackId = track.id;
+        if (face) r.face = face;
+        if (smoothing) {
+          r.landmarks = (track.landmarks ??= new OneEuroFilter(smoothing)).filter(r.landmarks, timestampMs);
+          r.projectedVertices = (track.projected ??= new OneEuroFilter(smoothing)).filter(r.projectedVertices, timestampMs);
+        }
+      });
+      const area = (r: HeadResult) => r.crop.box.width * r.crop.box.height;
+      return results.sort((a, b) => area(b) - area(a));
+    }
   }
 
   /** Runs several images in one batch (images of one size share a graph; others run as their own batch). */
@@ -272,6 +480,9 @@ export class Trans3DHead {
     this.graphs.clear();
     for (const p of graphs) await (await p.catch(() => null))?.cg.dispose();
     this.weightCache.dispose();
+    const det = this.detectorMade;
+    this.detectorMade = null;
+    if (det) await (await det.catch(() => null))?.dispose();
   }
 
   /** GPU buffers the model holds now (graphs + weights), for leak checks. */
@@ -280,6 +491,36 @@ export class Trans3DHead {
     for (const p of this.graphs.values()) n += (await p.catch(() => null))?.cg.ownedBuffers ?? 0;
     return n;
   }
+}
+
+function checkMaxHeads(n: number | undefined): number {
+  if (n === undefined) return Infinity;
+  if (!(n === Infinity || (Number.isInteger(n) && n >= 1))) throw new InputError(`maxHeads ${n}: expected a positive integer`);
+  return n;
+}
+
+function iou(a: Box, b: Box): number {
+  const w = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
+  const h = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
+  if (w <= 0 || h <= 0) return 0;
+  const i = w * h;
+  return i / (a.width * a.height + b.width * b.height - i);
+}
+
+/**
+ * Tracking: the next frame's crop from this frame's landmarks, or null when the track is lost:
+ * no usable landmarks (non-finite, no box on the image), their centre outside the crop they were
+ * predicted from, or a head size more than 2x off that crop's (a network that lost the face
+ * scatters or shrinks its landmarks).
+ */
+export function nextTrackBox(landmarks: Float32Array, crop: Box, width: number, height: number): Box | null {
+  const f = landmarkFrame(landmarks);
+  if (!f) return null;
+  if (f.cx < crop.x || f.cx > crop.x + crop.width || f.cy < crop.y || f.cy > crop.y + crop.height) return null;
+  const next = headBoxFromLandmarks(landmarks, width, height);
+  if (!next) return null;
+  const ratio = Math.sqrt((next.width * next.height) / (crop.width * crop.height));
+  return ratio >= 0.5 && ratio <= 2 ? next : null;
 }
 
 function writePoses(dst: Float32Array, b: number, p: Poses | undefined): void {

@@ -1,0 +1,29 @@
+// How the model gets its face detector when the caller names one ('short' | 'full'): the seam
+// between the API (model/trans3dhead.ts) and the BlazeFace detector (detect/detector.ts).
+import type { GpuContext, Platform } from '../platform/types.ts';
+import type { FaceDetector } from './types.ts';
+
+export type DetectorKind = 'short' | 'full';
+export const DETECTOR_KINDS: readonly DetectorKind[] = ['short', 'full'];
+
+/** What CreateModelOptions.detector accepts: a BlazeFace model, your own detector, or none. */
+export type DetectorChoice = DetectorKind | FaceDetector | false;
+
+export type DetectorFactory = (kind: DetectorKind, platform: Platform, ctx: GpuContext) => Promise<FaceDetector>;
+
+let factory: DetectorFactory | null = null;
+
+/** Installs the BlazeFace detector's constructor (done by detect/detector.ts's wiring). */
+export function setDetectorFactory(f: DetectorFactory | null): void { factory = f; }
+
+/** Makes the named detector on the model's device. */
+export async function makeDetector(kind: DetectorKind, platform: Platform, ctx: GpuContext): Promise<FaceDetector> {
+  if (!factory) {
+    throw new Error(`no BlazeFace detector ('${kind}') is built in here: pass a head box (run(image, { box })), box: 'image' for the whole image, or your own FaceDetector as createModel({ detector })`);
+  }
+  return factory(kind, platform, ctx);
+}
+
+export function isFaceDetector(x: unknown): x is FaceDetector {
+  return typeof x === 'object' && x !== null && typeof (x as FaceDetector).detect === 'function' && typeof (x as FaceDetector).dispose === 'function';
+}
