@@ -237,6 +237,17 @@ export class Trans3DHead {
     return toPixels(raw, Math.min(this.ctx.device.limits.maxStorageBufferBindingSize, 1 << 30));
   }
 
+  /** Wall time of the last run()/runVideo() per stage, ms: the face detector (0 when it did not run) and Trans3DHead. */
+  readonly timings = { detectorMs: 0, trans3dheadMs: 0 };
+  private sources = new WeakMap<HeadResult, { graph: CompiledGraph; batch: number }>();
+
+  /**
+   * Where a result's outputs lie on the GPU (for OverlayRenderer: draw without readback): its
+   * graph and batch index. Valid until the next run on that graph; undefined once overwritten
+   * by a later chunk of the same run (more than 8 heads) or for results of another model.
+   */
+  renderSource(r: HeadResult): { graph: CompiledGraph; batch: number } | undefined { return this.sources.get(r); }
+
   private detectorChoice: DetectorChoice = 'short';
   private detectorMade: Promise<FaceDetector> | null = null;
 
@@ -255,7 +266,10 @@ export class Trans3DHead {
 
   private async detectPixels(p: Pixels): Promise<Face[]> {
     if (this.disposed) throw new Error('this model was disposed; create a new one');
-    const faces = await (await this.detector()).detect({ data: p.bytes, width: p.width, height: p.height, channels: p.channels } satisfies RawImage);
+    const detector = await this.detector();
+    const t0 = performance.now();
+    const faces = await detector.detect({ data: p.bytes, width: p.width, height: p.height, channels: p.channels } satisfies RawImage);
+    this.timings.detectorMs += performance.now() - t0;
     if (!Array.isArray(faces)) throw new Error('the face detector did not return an array of faces');
     return faces;
   }
@@ -285,6 +299,7 @@ export class Trans3DHead {
    */
   private async runHeads(p: Pixels, boxes: Box[], poses: Poses | undefined): Promise<HeadResult[]> {
     const out: HeadResult[] = [];
+    const t0 = performance.now();
     const imageBytes = wordsPerImage(p.width, p.height, p.channels) * 4;
     const fit = Math.floor(Math.min(this.ctx.device.limits.maxStorageBufferBindingSize, this.ctx.device.limits.maxBufferSize) / imageBytes);
     let perRun = 1;
@@ -298,6 +313,7 @@ export class Trans3DHead {
       const { results } = await this.runOn(await this.graphFor(p.width, p.height, p.channels, batch), Array(batch).fill(p), Array(batch).fill({ poses }), geos, false);
       out.push(...results.slice(0, chunk.length));
     }
+    this.timings.trans3dheadMs += performance.now() - t0;
     return out;
   }
 
@@ -309,9 +325,12 @@ export class Trans3DHead {
   async run(image: unknown, opts: RunOptions & { maxHeads?: number } = {}): Promise<HeadResult | HeadResult[]> {
     if (opts.box !== undefined) {
       if (opts.maxHeads !== undefined) throw new InputError('maxHeads applies to detection: pass either a box or maxHeads, not both');
-      return (await this.runBatch([image], [opts]))[0];
+      const r = (await this.runBatch([image], [opts]))[0];
+      this.timings.detectorMs = 0; this.timings.trans3dheadMs = r.timeMs;
+      return r;
     }
     const p = await this.pixels(image);
+    this.timings.detectorMs = this.timings.trans3dheadMs = 0;
     const heads = await this.findHeads(p, opts.maxHeads);
     const results = await this.runHeads(p, heads.map((h) => h.box), opts.poses);
     results.forEach((r, i) => { r.face = heads[i].face; });
@@ -342,6 +361,7 @@ export class Trans3DHead {
     if (smoothing) new OneEuroFilter(smoothing); // validates the options before any work
     const p = await this.pixels(frame);
     v.lastT = timestampMs;
+    this.timings.detectorMs = this.timings.trans3dheadMs = 0;
     const size = `${p.width}x${p.height}`;
     if (size !== v.size) { v.tracks = []; v.size = size; }
     const W = p.width, H = p.height;
@@ -445,7 +465,9 @@ export class Trans3DHead {
     let prof: ProfileResult | undefined;
     const out = profile ? (prof = await b.cg.profile(fill)).outputs : await b.cg.run(fill);
     const timeMs = performance.now() - t0;
-    return { results: geos.map((geo, i) => this.result(out, i, geo, timeMs)), profile: prof };
+    const results = geos.map((geo, i) => this.result(out, i, geo, timeMs));
+    results.forEach((r, i) => this.sources.set(r, { graph: b.cg, batch: i }));
+    return { results, profile: prof };
   }
 
   private result(out: Record<string, Float32Array>, b: number, geo: CropGeometry, timeMs: number): HeadResult {
