@@ -3,8 +3,8 @@
 // photo (640x480: the head once, centred; and 2x2). Also video: runVideo's tracking frames.
 //   --detector short|full (default short)  --fake-detector (fixed faces: times alignment alone,
 //   for when the BlazeFace detector is not built in)  --weights/--flame (default: built-in)
-//   --frames N (default 10)  --json out.json
-import { writeFileSync } from 'node:fs';
+//   --config c.json (config overrides, e.g. test/fixtures/small/config.json)  --frames N (default 10)  --json out.json
+import { readFileSync, writeFileSync } from 'node:fs';
 import { nodePlatform, releaseDevice } from '../src/platform/node.ts';
 import { Trans3DHead } from '../src/model/trans3dhead.ts';
 import { decodeImage } from '../src/platform/node-io.ts';
@@ -41,7 +41,8 @@ const scenes = { one: composite(1, 1), four: composite(2, 2) };
 
 let fakeFaces: Face[] = [];
 const fakeDetector: FaceDetector = { detect: async () => fakeFaces.map((f) => ({ ...f })), dispose: async () => {} };
-const model = await Trans3DHead.create(nodePlatform, { weights: arg('--weights'), flame: arg('--flame'), detector: fake ? fakeDetector : kind });
+const configFile = arg('--config');
+const model = await Trans3DHead.create(nodePlatform, { weights: arg('--weights'), flame: arg('--flame'), config: configFile ? JSON.parse(readFileSync(configFile, 'utf8')) : undefined, detector: fake ? fakeDetector : kind });
 console.log(`adapter: ${model.adapter}; detector: ${fake ? 'fake (fixed faces: alignment alone)' : `BlazeFace ${kind} range`}`);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
