@@ -1,6 +1,6 @@
 // The demo page. It imports the package's browser bundle (scripts/build.mjs maps
 // '../src/browser.ts' to dist/browser/trans3dhead.js), so it runs exactly what the package ships.
-// URL parameters: weights=, flame=, config= (JSON or a URL), stripPrefix=, sample=1, run=1.
+// URL parameters: weights=, flame=, config= (JSON or a URL), stripPrefix=, detectorFile= (BlazeFace .tflite URL), sample=1, run=1.
 import {
   createModel, getDevice, describeAdapter, OverlayRenderer, parseWeights, weightsToSafetensors,
   type GpuContext, type HeadResult, type OverlayFrame, type Trans3DHead, type Trans3DHeadConfig,
@@ -172,6 +172,8 @@ async function ensureModel(): Promise<Trans3DHead> {
   progress(src.weights ? 'loading weights' : 'making the built-in default weights', 0);
   const m = await createModel({
     weights: src.weights, flame: src.flame, config: src.config, stripPrefix: src.stripPrefix, device: ctx!,
+    // The BlazeFace .tflite: ?detectorFile=URL (the page cannot read node_modules).
+    detectorFile: params.get('detectorFile') ?? undefined,
     onProgress: (stage, f) => {
       const [a, b, label] = span[stage] ?? [0.8, 0.8, stage];
       progress(`${label}${f > 0 && f < 1 ? ` ${(100 * f).toFixed(0)}%` : ''}`, a + (b - a) * f);
@@ -222,7 +224,7 @@ function show(results: HeadResult[], wallMs: number, fps?: number): void {
   $('run-ms').textContent = `${wallMs.toFixed(0)} ms`;
   $('fps').textContent = (fps ?? 1000 / wallMs).toFixed(fps !== undefined && fps >= 10 ? 0 : 2);
   $('heads').textContent = state.noDetector ? '1 (whole image: no face detector built in)' : String(results.length);
-  $('detector-ms').textContent = state.timings.detectorMs ? `${state.timings.detectorMs.toFixed(1)} ms` : (live ? 'tracking' : '–');
+  $('detector-ms').textContent = state.noDetector ? 'not built in' : state.timings.detectorMs ? `${state.timings.detectorMs.toFixed(1)} ms` : (live ? 'tracking' : '–');
   $('align-ms').textContent = `${state.timings.trans3dheadMs.toFixed(1)} ms`;
 }
 

@@ -1,6 +1,6 @@
 // How the model gets its face detector when the caller names one ('short' | 'full'): the seam
 // between the API (model/trans3dhead.ts) and the BlazeFace detector (detect/detector.ts).
-import type { GpuContext, Platform } from '../platform/types.ts';
+import type { BytesSource, GpuContext, Platform } from '../platform/types.ts';
 import type { FaceDetector } from './types.ts';
 
 export type DetectorKind = 'short' | 'full';
@@ -9,7 +9,7 @@ export const DETECTOR_KINDS: readonly DetectorKind[] = ['short', 'full'];
 /** What CreateModelOptions.detector accepts: a BlazeFace model, your own detector, or none. */
 export type DetectorChoice = DetectorKind | FaceDetector | false;
 
-export type DetectorFactory = (kind: DetectorKind, platform: Platform, ctx: GpuContext) => Promise<FaceDetector>;
+export type DetectorFactory = (kind: DetectorKind, platform: Platform, ctx: GpuContext, file?: BytesSource) => Promise<FaceDetector>;
 
 let factory: DetectorFactory | null = null;
 
@@ -17,11 +17,11 @@ let factory: DetectorFactory | null = null;
 export function setDetectorFactory(f: DetectorFactory | null): void { factory = f; }
 
 /** Makes the named detector on the model's device. */
-export async function makeDetector(kind: DetectorKind, platform: Platform, ctx: GpuContext): Promise<FaceDetector> {
+export async function makeDetector(kind: DetectorKind, platform: Platform, ctx: GpuContext, file?: BytesSource): Promise<FaceDetector> {
   if (!factory) {
     throw new Error(`no BlazeFace detector ('${kind}') is built in here: pass a head box (run(image, { box })), box: 'image' for the whole image, or your own FaceDetector as createModel({ detector })`);
   }
-  return factory(kind, platform, ctx);
+  return factory(kind, platform, ctx, file);
 }
 
 export function isFaceDetector(x: unknown): x is FaceDetector {

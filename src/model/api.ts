@@ -19,7 +19,7 @@ export function bindApi(platform: Platform) {
   function runModel(image: unknown, opts?: CreateModelOptions & DetectRunOptions): Promise<HeadResult[]>;
   function runModel(image: unknown, opts?: CreateModelOptions & RunOptions & { maxHeads?: number }): Promise<HeadResult | HeadResult[]>;
   async function runModel(image: unknown, opts: CreateModelOptions & RunOptions & { maxHeads?: number } = {}): Promise<HeadResult | HeadResult[]> {
-    const sources = [opts.weights, opts.flame, ...(opts.flameLandmarks ?? [])].map(keyOf);
+    const sources = [opts.weights, opts.flame, ...(opts.flameLandmarks ?? []), opts.detectorFile].map(keyOf);
     const ownDetector = typeof opts.detector === 'object';
     if (sources.includes(null) || ownDetector) {
       const m = await createModel(opts);

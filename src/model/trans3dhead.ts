@@ -58,6 +58,8 @@ export interface CreateModelOptions {
    * run needs a box). Made on first need, on the model's device.
    */
   detector?: DetectorChoice;
+  /** The BlazeFace .tflite (path, URL or bytes). Node default: the file of the npm package @mediapipe/face_detection; browsers must pass its URL. */
+  detectorFile?: BytesSource;
 }
 
 export interface Poses { global?: number[]; neck?: number[]; leftEye?: number[]; rightEye?: number[] }
@@ -183,6 +185,7 @@ export class Trans3DHead {
     const weights = packNetwork(w.sd, w.config, flame);
     const model = new Trans3DHead(platform, ctx, w.config, weights, flame, { weights: w.synthetic, flame: flame.synthetic }, tuningFor(ctx, opts.schedule));
     model.detectorChoice = det ?? 'short';
+    model.detectorFile = opts.detectorFile;
     if (opts.warmUp ?? true) {
       progress('pipelines', 0);
       const t0 = performance.now();
@@ -249,6 +252,7 @@ export class Trans3DHead {
   renderSource(r: HeadResult): { graph: CompiledGraph; batch: number } | undefined { return this.sources.get(r); }
 
   private detectorChoice: DetectorChoice = 'short';
+  private detectorFile: BytesSource | undefined;
   private detectorMade: Promise<FaceDetector> | null = null;
 
   /** The face detector, made on first need (the BlazeFace graph compiles then). */
@@ -257,7 +261,7 @@ export class Trans3DHead {
     if (d === false) return Promise.reject(new InputError('this model was created with detector: false: pass a head box (run(image, { box })), or box: \'image\' to use the whole image'));
     if (typeof d === 'object') return Promise.resolve(d);
     if (!this.detectorMade) {
-      const p = makeDetector(d, this.platform, this.ctx);
+      const p = makeDetector(d, this.platform, this.ctx, this.detectorFile);
       this.detectorMade = p;
       p.catch(() => { if (this.detectorMade === p) this.detectorMade = null; });
     }
