@@ -363,8 +363,9 @@ export class Trans3DHead {
     if (!(every === Infinity || (Number.isInteger(every) && every >= 1))) throw new InputError(`redetectEvery ${every}: expected a positive integer or Infinity`);
     const smoothing = opts.smoothing === true ? {} : opts.smoothing || null;
     if (smoothing) new OneEuroFilter(smoothing); // validates the options before any work
-    const p = await this.pixels(frame);
+    // Taken before any await: a second call for the same time, even while this one runs, is refused.
     v.lastT = timestampMs;
+    const p = await this.pixels(frame);
     this.timings.detectorMs = this.timings.trans3dheadMs = 0;
     const size = `${p.width}x${p.height}`;
     if (size !== v.size) { v.tracks = []; v.size = size; }
