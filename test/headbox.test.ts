@@ -29,7 +29,7 @@ test('roll from the eye line: 0 upright, +-90 and 180 when turned', () => {
 test('upright: the head ellipse plus the 10 % margin, centred above the face box', () => {
   const s = 100, b = headBox(face(500, 500, s), 1000, 1000)!;
   const m = 1 + 2 * HEAD_RULE.margin;
-  // width 1.3 s x 1.2 = 156, height 1.5 s x 1.2 = 180, centre 15 px above the face's (rounded outwards).
+  // width 1.4 s x 1.2 = 168, height 1.5 s x 1.2 = 180, centre 30 px above the face's (rounded outwards).
   close(b.width, HEAD_RULE.width * s * m, 1.01, 'width');
   close(b.height, HEAD_RULE.height * s * m, 1.01, 'height');
   close(b.x + b.width / 2, 500, 0.51, 'centre x');
@@ -98,7 +98,7 @@ test('from 68 landmarks: roll from the eyes, centre and size from their extent; 
     else if (i < 42) { u = -0.2 + 0.05 * Math.cos(i); v = -0.25; }
     else if (i < 48) { u = 0.2 + 0.05 * Math.cos(i); v = -0.25; }
     else { u = 0.15 * Math.cos(i); v = 0.3; }
-    up[2 * i] = u; up[2 * i + 1] = v;
+    up[2 * i] = u * HEAD_RULE.landmarksWidth; up[2 * i + 1] = v * HEAD_RULE.landmarksHeight; // a face of size 1
   }
   const place = (cx: number, cy: number, s: number, deg: number) => {
     const r = (deg * Math.PI) / 180, out = new Float32Array(136);

@@ -8,16 +8,24 @@
 import type { Box } from '../kernels/preprocess.ts';
 import type { Face } from './types.ts';
 
-/** The rule's constants (fractions of the face size s), named so the README and tests can cite them. */
+/**
+ * The rule's constants (fractions of the face size s, the BlazeFace box side), named so the
+ * README and tests can cite them. Estimated from face proportions and checked on the sample photo
+ * (test/fixtures/astronaut-head.png: BlazeFace's box runs from the hairline to 0.2 s below the
+ * chin, the eyes 0.28 s below its top, the hair 0.57 s above it); not fitted on DAD-3DHeads.
+ */
 export const HEAD_RULE = {
-  /** Head ellipse width / face size: face box plus ears and hair at the sides. */
-  width: 1.3,
-  /** Head ellipse height / face size: chin to the top of the skull with hair. */
+  /** Head ellipse width / face size: the face plus ears and hair at the sides. */
+  width: 1.4,
+  /** Head ellipse height / face size: chin (and a little neck) to the top of the hair. */
   height: 1.5,
   /** Head centre above the face box centre, along the face's up axis / face size. */
-  up: 0.15,
+  up: 0.3,
   /** DAD-3DHeads' mean margin per side (its offsets are uniform in 0.05..0.15). */
   margin: 0.1,
+  /** The 68 landmarks' extent in the face frame / face size (jaw to jaw; brows to chin). */
+  landmarksWidth: 0.9,
+  landmarksHeight: 0.65,
 } as const;
 
 /** A face as the rule sees it: centre, size and roll (radians, image y down; 0 = upright). */
@@ -43,8 +51,9 @@ export function faceFrame(face: Face): FaceFrame {
 
 /**
  * The frame of 68 landmarks (iBUG order: eyes 36-41 and 42-47 give the roll). Their extent in
- * the face's frame spans jaw to jaw and brows to chin, about a BlazeFace box: its larger side is
- * the size, its centre the centre.
+ * the face's frame spans jaw to jaw (0.9 s) and brows to chin (0.65 s), centred about where the
+ * BlazeFace box is: the face size is the larger of the two estimates (a turned head narrows the
+ * jaw span, not the height), the centre the extent's centre.
  */
 export function landmarkFrame(lm: ArrayLike<number>): FaceFrame | null {
   if (lm.length < 136) return null;
@@ -64,7 +73,8 @@ export function landmarkFrame(lm: ArrayLike<number>): FaceFrame | null {
     u0 = Math.min(u0, u); u1 = Math.max(u1, u); v0 = Math.min(v0, v); v1 = Math.max(v1, v);
   }
   const mu = (u0 + u1) / 2, mv = (v0 + v1) / 2;
-  return { cx: c * mu - s * mv, cy: s * mu + c * mv, size: Math.max(u1 - u0, v1 - v0), roll };
+  const size = Math.max((u1 - u0) / HEAD_RULE.landmarksWidth, (v1 - v0) / HEAD_RULE.landmarksHeight);
+  return { cx: c * mu - s * mv, cy: s * mu + c * mv, size, roll };
 }
 
 /**
