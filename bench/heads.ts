@@ -1,7 +1,7 @@
 // npm run bench:heads: the face detector's ms per frame on this adapter, and the whole pipeline
 // (detect + one batched Trans3DHead run) in FPS with 1 and 4 heads, on composites of the sample
 // photo (640x480: the head once, centred; and 2x2). Also video: runVideo's tracking frames.
-//   --detector short|full (default short)  --fake-detector (fixed faces: times alignment alone,
+//   --detector short|full (default short)  --detector-file f.tflite  --fake-detector (fixed faces: times alignment alone,
 //   for when the BlazeFace detector is not built in)  --weights/--flame (default: built-in)
 //   --config c.json (config overrides, e.g. test/fixtures/small/config.json)  --frames N (default 10)  --json out.json
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -42,7 +42,7 @@ const scenes = { one: composite(1, 1), four: composite(2, 2) };
 let fakeFaces: Face[] = [];
 const fakeDetector: FaceDetector = { detect: async () => fakeFaces.map((f) => ({ ...f })), dispose: async () => {} };
 const configFile = arg('--config');
-const model = await Trans3DHead.create(nodePlatform, { weights: arg('--weights'), flame: arg('--flame'), config: configFile ? JSON.parse(readFileSync(configFile, 'utf8')) : undefined, detector: fake ? fakeDetector : kind });
+const model = await Trans3DHead.create(nodePlatform, { weights: arg('--weights'), flame: arg('--flame'), config: configFile ? JSON.parse(readFileSync(configFile, 'utf8')) : undefined, detector: fake ? fakeDetector : kind, detectorFile: arg('--detector-file') });
 console.log(`adapter: ${model.adapter}; detector: ${fake ? 'fake (fixed faces: alignment alone)' : `BlazeFace ${kind} range`}`);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
