@@ -32,7 +32,7 @@ test('CLI: trans3dhead run --weights model.pth --flame generic_model.pkl --out -
   const dir = mkdtempSync(join(tmpdir(), 't3dh-'));
   const out = join(dir, 'r.json'), overlay = join(dir, 'r.png');
   const r = spawnSync(process.execPath, ['bin/trans3dhead.mjs', 'run', PHOTO, '--weights', `${DIR}/model.pth`, '--nhead', String(config(DIR).nhead),
-    '--flame', flamePkl, '--flame-landmarks', `${DIR}/flame/landmark_embedding.pkl`, '--out', out, '--overlay', overlay], { encoding: 'utf8', timeout: 300_000 });
+    '--flame', flamePkl, '--flame-landmarks', `${DIR}/flame/landmark_embedding.pkl`, '--box', 'image', '--out', out, '--overlay', overlay], { encoding: 'utf8', timeout: 300_000 });
   assert.is(r.status, 0, r.stderr);
   const j = JSON.parse(readFileSync(out, 'utf8'));
   assert.equal(Object.keys(j), ['landmarks', 'params', 'rotation', 'translation', 'scale', 'pose', 'vertices', 'projectedVertices', 'landmarks3d', 'adapter', 'timeMs']);

@@ -159,7 +159,7 @@ test('CLI: exit codes, messages on stderr, nothing written to --out on failure',
   assert.match(r.stderr, /unknown command/);
   r = cli('run', PHOTO, '--box', '1,2,3');
   assert.is(r.status, 2);
-  r = cli('run', PHOTO, '--weights', `${DIR}/model.pth`, '--nhead', '4', '--out', out);
+  r = cli('run', PHOTO, '--weights', `${DIR}/model.pth`, '--nhead', '4', '--box', 'image', '--out', out);
   assert.is(r.status, 0, r.stderr);
   assert.match(r.stderr, /synthetic FLAME: these numbers are NOT a real prediction/);
   assert.ok(JSON.parse(readFileSync(out, 'utf8')).landmarks.length === 68);
