@@ -83,4 +83,39 @@ test('demo: live video with two heads, every head drawn, times per stage shown',
   await p.waitForFunction(() => document.getElementById('webcam')!.textContent === 'Webcam');
 });
 
+test('runVideo in the page on an HTMLVideoElement and on a VideoFrame (fake detector): heads, track ids, timestamps', async () => {
+  if (failure) throw failure;
+  const p = browser!.page;
+  const out = await p.evaluate(async () => {
+    const T = await import('/dist/browser/trans3dhead.js' as string);
+    const cfg = await (await fetch('/test/fixtures/small/config.json')).json();
+    // Two fixed faces on the 640x480 camera frame (where the generated video pastes the heads).
+    const face = (cx: number, cy: number, s: number) => ({ box: { x: cx - s / 2, y: cy - s / 2, width: s, height: s }, keypoints: new Float32Array([cx - 0.2 * s, cy - 0.1 * s, cx + 0.2 * s, cy - 0.1 * s, cx, cy, cx, cy + 0.25 * s, cx - 0.45 * s, cy, cx + 0.45 * s, cy]), score: 0.9 });
+    let calls = 0;
+    const detector = { detect: async () => { calls++; return [face(150, 250, 100), face(470, 240, 90)]; }, dispose: async () => {} };
+    const model = await T.createModel({ weights: '/test/fixtures/small/model.pth', config: cfg, detector, warmUp: false });
+    const video = document.createElement('video');
+    video.muted = true;
+    video.srcObject = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 } });
+    await video.play();
+    while (video.readyState < 2) await new Promise((r) => setTimeout(r, 20));
+    try {
+      const a = await model.runVideo(video, 10);
+      const frame = new VideoFrame(video, { timestamp: 0 });
+      let b;
+      try { b = await model.runVideo(frame, 20); } finally { frame.close(); }
+      let error = '';
+      try { await model.runVideo(video, 20); } catch (e) { error = `${(e as Error).name}: ${(e as Error).message}`; }
+      return { a: a.map((r: { trackId: number; crop: { box: unknown } }) => [r.trackId, r.crop.box]), b: b.map((r: { trackId: number }) => r.trackId), calls, error };
+    } finally {
+      for (const t of (video.srcObject as MediaStream).getTracks()) t.stop();
+      await model.dispose();
+    }
+  });
+  assert.is(out.a.length, 2, JSON.stringify(out));
+  assert.equal(out.a.map((x: unknown[]) => x[0]), [1, 2], 'largest first, ids from detection');
+  assert.is(out.b.length, 2, 'the VideoFrame ran (tracked or re-detected)');
+  assert.match(out.error, /InputError: runVideo: timestamp 20 ms is not after the previous frame's 20 ms/);
+});
+
 test.run();
