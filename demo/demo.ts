@@ -29,8 +29,8 @@ const state = {
   /** Heads aligned in the last frame, and the time per stage (ms) of that frame. */
   heads: 0,
   timings: { detectorMs: 0, trans3dheadMs: 0 },
-  /** True when no face detector is built in: the whole image is the head crop. */
-  noDetector: false,
+  /** Why there is no face detector ('' when there is one): the whole image is then the head crop. */
+  noDetector: '',
   adapter: '',
   stages: null as { stage: string; ms: number }[] | null,
 };
@@ -223,8 +223,9 @@ function show(results: HeadResult[], wallMs: number, fps?: number): void {
   $('roll').textContent = r ? fmtDeg(r.pose.roll) : '–';
   $('run-ms').textContent = `${wallMs.toFixed(0)} ms`;
   $('fps').textContent = (fps ?? 1000 / wallMs).toFixed(fps !== undefined && fps >= 10 ? 0 : 2);
-  $('heads').textContent = state.noDetector ? '1 (whole image: no face detector built in)' : String(results.length);
-  $('detector-ms').textContent = state.noDetector ? 'not built in' : state.timings.detectorMs ? `${state.timings.detectorMs.toFixed(1)} ms` : (live ? 'tracking' : '–');
+  $('heads').textContent = state.noDetector ? '1 (whole image: no face detector)' : String(results.length);
+  $('heads').title = state.noDetector;
+  $('detector-ms').textContent = state.noDetector ? 'none' : state.timings.detectorMs ? `${state.timings.detectorMs.toFixed(1)} ms` : (live ? 'tracking' : '–');
   $('align-ms').textContent = `${state.timings.trans3dheadMs.toFixed(1)} ms`;
 }
 
@@ -285,9 +286,9 @@ async function heads(m: Trans3DHead, p: Photo, timestampMs?: number): Promise<He
     if (timestampMs !== undefined) return await m.runVideo(p.input, timestampMs, { smoothing: $<HTMLInputElement>('smooth').checked });
     return await m.run(p.input);
   } catch (e) {
-    // A bundle without the BlazeFace detector: say so once and fall back to the whole image.
-    if (!/no BlazeFace detector/.test((e as Error).message)) throw e;
-    state.noDetector = true;
+    // No BlazeFace detector built in, or no .tflite given (?detectorFile=): say so, use the whole image.
+    if (!/no BlazeFace detector|face detector file/.test((e as Error).message)) throw e;
+    state.noDetector = (e as Error).message;
     console.warn((e as Error).message);
     return [await m.run(p.input, { box: 'image' })];
   }
