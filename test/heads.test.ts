@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { nodePlatform } from '../src/platform/node.ts';
-import { Trans3DHead, nextTrackBox, type HeadResult } from '../src/model/trans3dhead.ts';
+import { Trans3DHead, nextTrack, type HeadResult } from '../src/model/trans3dhead.ts';
 import { InputError } from '../src/model/image.ts';
 import { headBox, HEAD_RULE } from '../src/detect/headbox.ts';
 import type { Box } from '../src/kernels/preprocess.ts';
@@ -249,13 +249,17 @@ test('runVideo smoothing: jittering landmarks come out steadier', async () => {
   } finally { await m.dispose(); }
 });
 
-test('nextTrackBox: keeps a plausible track, loses scattered, shrunken or missing landmarks', () => {
-  const crop = headBox(face(160, 120, 60), W, H)!;
-  const ok = nextTrackBox(landmarks68(165, 120, 60), crop, W, H);
-  assert.ok(ok && Math.abs(ok.width - HEAD_RULE.width * 60 * 1.2) <= 2, JSON.stringify(ok)); // whole pixels, rounded outwards
-  assert.is(nextTrackBox(landmarks68(300, 20, 60), crop, W, H), null, 'centre outside the crop');
-  assert.is(nextTrackBox(landmarks68(160, 120, 10), crop, W, H), null, 'shrunk 6x');
-  assert.is(nextTrackBox(new Float32Array(136).fill(NaN), crop, W, H), null, 'NaN');
+test('nextTrack: keeps a plausible track, loses moved, rescaled or missing landmarks', () => {
+  const expected = { cx: 160, cy: 120, size: 60, roll: 0 };
+  const ok = nextTrack(landmarks68(165, 120, 60), expected, W, H);
+  assert.ok(ok && Math.abs(ok.box.width - HEAD_RULE.width * 60 * 1.2) <= 2, JSON.stringify(ok)); // whole pixels, rounded outwards
+  assert.ok(Math.abs(ok!.frame.cx - 165) < 1e-3 && Math.abs(ok!.frame.size - 60) < 1e-3);
+  assert.ok(nextTrack(landmarks68(160 + 29, 120, 60), expected, W, H), 'moved 0.48 face sizes: kept');
+  assert.is(nextTrack(landmarks68(160 + 31, 120, 60), expected, W, H), null, 'moved 0.52 face sizes');
+  assert.is(nextTrack(landmarks68(160, 120, 40), expected, W, H), null, 'shrunk 1.5x');
+  assert.is(nextTrack(landmarks68(160, 120, 90), expected, W, H), null, 'grown 1.5x');
+  assert.ok(nextTrack(landmarks68(160, 120, 75), expected, W, H), 'grown 1.25x: kept');
+  assert.is(nextTrack(new Float32Array(136).fill(NaN), expected, W, H), null, 'NaN');
 });
 
 test('runVideo on the real network: one head, a track id, tracking frames run too', async () => {

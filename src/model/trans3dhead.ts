@@ -19,7 +19,7 @@ import { poseFromRotation, type PoseAngles } from './pose.ts';
 import { syntheticFlame } from './synthetic-flame.ts';
 import { parseWeights, weightsToSafetensors, type LoadedWeights } from './weights.ts';
 import { DETECTOR_KINDS, isFaceDetector, makeDetector, type DetectorChoice } from '../detect/factory.ts';
-import { clampBox, headBox, headBoxFromLandmarks, landmarkFrame } from '../detect/headbox.ts';
+import { clampBox, faceFrame, headBox, headBoxOfFrame, landmarkFrame, type FaceFrame } from '../detect/headbox.ts';
 import { OneEuroFilter, type OneEuroOptions } from '../detect/smoothing.ts';
 import type { Face, FaceDetector } from '../detect/types.ts';
 
@@ -135,6 +135,8 @@ interface Track {
   id: number;
   /** The crop box for the next frame, from this frame's landmarks; null: lost. */
   next: Box | null;
+  /** The face that crop was made for (to check the next landmarks against). */
+  nextFrame: FaceFrame | null;
   box?: OneEuroFilter; landmarks?: OneEuroFilter; projected?: OneEuroFilter;
 }
 
@@ -349,9 +351,10 @@ export class Trans3DHead {
   /**
    * One video frame, MediaPipe's detectForVideo semantics: the detector runs when there is no
    * track (or one was lost, or every `redetectEvery` frames); otherwise each head's crop comes
-   * from its landmarks on the previous frame. A track is lost when its landmarks give no head
-   * box, or their centre leaves the crop they came from, or the head's size jumps more than 2x;
-   * a track lost on a tracking frame makes this frame detect again. Timestamps (ms) must increase.
+   * from its landmarks on the previous frame. A track is lost (nextTrack) when its landmarks are
+   * not finite or describe a face that moved more than half a face size or changed size more
+   * than 1.4x since the crop was made; a track lost on a tracking frame makes this frame detect
+   * again. Timestamps (ms) must increase.
    */
   async runVideo(frame: unknown, timestampMs: number, opts: VideoOptions = {}): Promise<HeadResult[]> {
     if (typeof timestampMs !== 'number' || !Number.isFinite(timestampMs)) throw new InputError(`runVideo: timestampMs must be a finite number of milliseconds, got ${String(timestampMs)}`);
@@ -372,7 +375,7 @@ export class Trans3DHead {
     const W = p.width, H = p.height;
     let detect = v.tracks.length === 0 || v.sinceDetect >= every || v.tracks.some((t) => !t.next);
     for (let pass = 0; ; pass++) {
-      let items: { track: Track; box: Box; face?: Face }[];
+      let items: { track: Track; box: Box; frame: FaceFrame; face?: Face }[];
       if (detect) {
         const heads = await this.findHeads(p, opts.maxHeads);
         // Keep ids (and filters) of heads that overlap a previous track; a redo pass starts fresh filters.
@@ -381,12 +384,12 @@ export class Trans3DHead {
           let best = -1, bestIou = 0.3;
           free.forEach((t, j) => { const o = t.next ? iou(t.next, h.box) : 0; if (o > bestIou) { best = j; bestIou = o; } });
           const old = best >= 0 ? free.splice(best, 1)[0] : null;
-          const track: Track = old && pass === 0 ? old : { id: old?.id ?? v.nextId++, next: null };
-          return { track, box: h.box, face: h.face };
+          const track: Track = old && pass === 0 ? old : { id: old?.id ?? v.nextId++, next: null, nextFrame: null };
+          return { track, box: h.box, frame: faceFrame(h.face), face: h.face };
         });
         v.sinceDetect = 0;
       } else {
-        items = v.tracks.map((t) => ({ track: t, box: t.next! }));
+        items = v.tracks.map((t) => ({ track: t, box: t.next!, frame: t.nextFrame! }));
       }
       if (smoothing) {
         for (const it of items) {
@@ -397,8 +400,9 @@ export class Trans3DHead {
       const results = await this.runHeads(p, items.map((it) => it.box), opts.poses);
       let lost = false;
       results.forEach((r, i) => {
-        const next = nextTrackBox(r.landmarks, items[i].box, W, H);
-        items[i].track.next = next;
+        const next = nextTrack(r.landmarks, items[i].frame, W, H);
+        items[i].track.next = next?.box ?? null;
+        items[i].track.nextFrame = next?.frame ?? null;
         if (!next) lost = true;
       });
       if (lost && !detect && pass === 0) { detect = true; continue; }
@@ -534,20 +538,25 @@ function iou(a: Box, b: Box): number {
   return i / (a.width * a.height + b.width * b.height - i);
 }
 
+/** How far a tracked face may move between frames, in face sizes, and how much its size may change. */
+export const TRACK_LIMITS = { move: 0.5, scale: 1.4 } as const;
+
 /**
- * Tracking: the next frame's crop from this frame's landmarks, or null when the track is lost:
- * no usable landmarks (non-finite, no box on the image), their centre outside the crop they were
- * predicted from, or a head size more than 2x off that crop's (a network that lost the face
- * scatters or shrinks its landmarks).
+ * Tracking: the next frame's crop from this frame's landmarks, or null when the track is lost.
+ * We have no face-presence score (MediaPipe's landmark model has one), so the check is geometric:
+ * the face the landmarks describe must be where the crop expected one (`expected`: the face it
+ * was made for), moved by at most half a face size and scaled by at most 1.4x; landmarks that are
+ * not finite, or whose head box leaves the image, lose the track too. A false loss only costs a
+ * re-detection of that frame; a false hold would let the crop drift off the head.
  */
-export function nextTrackBox(landmarks: Float32Array, crop: Box, width: number, height: number): Box | null {
+export function nextTrack(landmarks: Float32Array, expected: FaceFrame, width: number, height: number): { box: Box; frame: FaceFrame } | null {
   const f = landmarkFrame(landmarks);
-  if (!f) return null;
-  if (f.cx < crop.x || f.cx > crop.x + crop.width || f.cy < crop.y || f.cy > crop.y + crop.height) return null;
-  const next = headBoxFromLandmarks(landmarks, width, height);
-  if (!next) return null;
-  const ratio = Math.sqrt((next.width * next.height) / (crop.width * crop.height));
-  return ratio >= 0.5 && ratio <= 2 ? next : null;
+  if (!f || !(f.size > 0)) return null;
+  if (Math.hypot(f.cx - expected.cx, f.cy - expected.cy) > TRACK_LIMITS.move * expected.size) return null;
+  const ratio = f.size / expected.size;
+  if (!(ratio <= TRACK_LIMITS.scale && ratio >= 1 / TRACK_LIMITS.scale)) return null;
+  const box = clampBox(headBoxOfFrame(f), width, height);
+  return box ? { box, frame: f } : null;
 }
 
 function writePoses(dst: Float32Array, b: number, p: Poses | undefined): void {
