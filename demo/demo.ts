@@ -1,6 +1,7 @@
 // The demo page. It imports the package's browser bundle (scripts/build.mjs maps
 // '../src/browser.ts' to dist/browser/trans3dhead.js), so it runs exactly what the package ships.
-// URL parameters: weights=, flame=, config= (JSON or a URL), stripPrefix=, detectorFile= (BlazeFace .tflite URL), sample=1, run=1.
+// URL parameters: weights=, flame=, config= (JSON or a URL), stripPrefix=, detectorFile= (BlazeFace .tflite URL),
+// redetect=N (video: detect at least every N frames), sample=1, run=1.
 import {
   createModel, getDevice, describeAdapter, OverlayRenderer, parseWeights, weightsToSafetensors,
   type GpuContext, type HeadResult, type OverlayFrame, type Trans3DHead, type Trans3DHeadConfig,
@@ -283,7 +284,8 @@ function showStages(stages: { stage: string; ms: number }[], total: number): voi
 async function heads(m: Trans3DHead, p: Photo, timestampMs?: number): Promise<HeadResult[]> {
   if (!$<HTMLInputElement>('detect-heads').checked || state.noDetector) return [await m.run(p.input, { box: 'image' })];
   try {
-    if (timestampMs !== undefined) return await m.runVideo(p.input, timestampMs, { smoothing: $<HTMLInputElement>('smooth').checked });
+    const every = Math.max(1, Math.round(Number($<HTMLInputElement>('redetect').value) || 30));
+    if (timestampMs !== undefined) return await m.runVideo(p.input, timestampMs, { smoothing: $<HTMLInputElement>('smooth').checked, redetectEvery: every });
     return await m.run(p.input);
   } catch (e) {
     // No BlazeFace detector built in, or no .tflite given (?detectorFile=): say so, use the whole image.
@@ -424,7 +426,7 @@ function wire(): void {
 
 async function start(): Promise<void> {
   wire();
-  for (const [p, id] of [['weights', 'weights-url'], ['flame', 'flame-url'], ['stripPrefix', 'strip-prefix']]) {
+  for (const [p, id] of [['weights', 'weights-url'], ['flame', 'flame-url'], ['stripPrefix', 'strip-prefix'], ['redetect', 'redetect']]) {
     const v = params.get(p);
     if (v) $<HTMLInputElement>(id).value = v;
   }

@@ -254,8 +254,8 @@ test('nextTrack: keeps a plausible track, loses moved, rescaled or missing landm
   const ok = nextTrack(landmarks68(165, 120, 60), expected, W, H);
   assert.ok(ok && Math.abs(ok.box.width - HEAD_RULE.width * 60 * 1.2) <= 2, JSON.stringify(ok)); // whole pixels, rounded outwards
   assert.ok(Math.abs(ok!.frame.cx - 165) < 1e-3 && Math.abs(ok!.frame.size - 60) < 1e-3);
-  assert.ok(nextTrack(landmarks68(160 + 29, 120, 60), expected, W, H), 'moved 0.48 face sizes: kept');
-  assert.is(nextTrack(landmarks68(160 + 31, 120, 60), expected, W, H), null, 'moved 0.52 face sizes');
+  assert.ok(nextTrack(landmarks68(160 + 18, 120, 60), expected, W, H), 'moved 0.3 face sizes: kept');
+  assert.is(nextTrack(landmarks68(160 + 24, 120, 60), expected, W, H), null, 'moved 0.4 face sizes');
   assert.is(nextTrack(landmarks68(160, 120, 40), expected, W, H), null, 'shrunk 1.5x');
   assert.is(nextTrack(landmarks68(160, 120, 90), expected, W, H), null, 'grown 1.5x');
   assert.ok(nextTrack(landmarks68(160, 120, 75), expected, W, H), 'grown 1.25x: kept');

@@ -352,8 +352,8 @@ export class Trans3DHead {
    * One video frame, MediaPipe's detectForVideo semantics: the detector runs when there is no
    * track (or one was lost, or every `redetectEvery` frames); otherwise each head's crop comes
    * from its landmarks on the previous frame. A track is lost (nextTrack) when its landmarks are
-   * not finite or describe a face that moved more than half a face size or changed size more
-   * than 1.4x since the crop was made; a track lost on a tracking frame makes this frame detect
+   * not finite or describe a face that moved more than 0.35 face sizes or changed size more
+   * than 1.3x since the crop was made; a track lost on a tracking frame makes this frame detect
    * again. Timestamps (ms) must increase.
    */
   async runVideo(frame: unknown, timestampMs: number, opts: VideoOptions = {}): Promise<HeadResult[]> {
@@ -539,13 +539,13 @@ function iou(a: Box, b: Box): number {
 }
 
 /** How far a tracked face may move between frames, in face sizes, and how much its size may change. */
-export const TRACK_LIMITS = { move: 0.5, scale: 1.4 } as const;
+export const TRACK_LIMITS = { move: 0.35, scale: 1.3 } as const;
 
 /**
  * Tracking: the next frame's crop from this frame's landmarks, or null when the track is lost.
  * We have no face-presence score (MediaPipe's landmark model has one), so the check is geometric:
  * the face the landmarks describe must be where the crop expected one (`expected`: the face it
- * was made for), moved by at most half a face size and scaled by at most 1.4x; landmarks that are
+ * was made for), moved by at most 0.35 face sizes and scaled by at most 1.3x; landmarks that are
  * not finite, or whose head box leaves the image, lose the track too. A false loss only costs a
  * re-detection of that frame; a false hold would let the crop drift off the head.
  */

@@ -12,7 +12,8 @@ import { openBrowser, type Browser } from './chromium.ts';
 // The BlazeFace .tflite as the page can fetch it (the server serves no node_modules): set
 // TRANS3DHEAD_DETECTOR_URL (a path under the repository) to run the real detector in the page.
 const DETECTOR_URL = process.env.TRANS3DHEAD_DETECTOR_URL;
-const SMALL = 'weights=/test/fixtures/small/model.pth&config=/test/fixtures/small/config.json' + (DETECTOR_URL ? `&detectorFile=${encodeURIComponent(DETECTOR_URL)}` : '');
+// redetect=1: the small test model is untrained, its landmarks cannot carry a track.
+const SMALL = 'weights=/test/fixtures/small/model.pth&config=/test/fixtures/small/config.json&redetect=1' + (DETECTOR_URL ? `&detectorFile=${encodeURIComponent(DETECTOR_URL)}` : '');
 const SHOT = '.cache/browser/demo-heads.png';
 const VIDEO = '.cache/browser/two-heads.y4m';
 const W = 640, H = 480, FRAMES = 20;
