@@ -17,6 +17,7 @@ const USAGE = `trans3dhead: 3D head alignment (Trans3DHead) on WebGPU
 
   trans3dhead run <image...> [--weights w.safetensors|w.pth] [--flame f.safetensors|generic_model.pkl|f.npz]
                   [--flame-landmarks file]... [--box x,y,w,h|image] [--max-heads N] [--detector short|full]
+                  [--detector-file face_detection_*.tflite]
                   [--out result.json] [--overlay out.png]
                   [--nhead N] [--strip-prefix p] [--adapter A] [--limits L] [--schedule S]
   trans3dhead convert in.pth out.safetensors [--strip-prefix p] [--nhead N]
@@ -28,7 +29,8 @@ const USAGE = `trans3dhead: 3D head alignment (Trans3DHead) on WebGPU
   --schedule auto|cpu|gpu                    force the CPU (register) or GPU (tiled) kernels
 
 Without --box, run finds the faces (BlazeFace, --detector, default short range) and aligns every
-head, largest first (--max-heads N: at most N): --out holds an array of heads per image, and
+head, largest first (--max-heads N: at most N; --detector-file: the .tflite, default the one in
+the npm package @mediapipe/face_detection): --out holds an array of heads per image, and
 --overlay draws them all. --box x,y,w,h aligns that one head; --box image uses the whole image.
 
 Without --weights/--flame, run uses the built-in UNTRAINED default weights and a synthetic FLAME:
@@ -40,7 +42,7 @@ class UsageError extends Error {}
 // missing value or a stray argument is a usage error, never silently ignored.
 const str = { type: 'string' } as const;
 const COMMANDS: Record<string, { positionals: boolean; options: NonNullable<ParseArgsConfig['options']> }> = {
-  run: { positionals: true, options: { weights: str, flame: str, 'flame-landmarks': { type: 'string', multiple: true }, box: str, 'max-heads': str, detector: str, out: str, overlay: str, nhead: str, 'strip-prefix': str, adapter: str, limits: str, schedule: str } },
+  run: { positionals: true, options: { weights: str, flame: str, 'flame-landmarks': { type: 'string', multiple: true }, box: str, 'max-heads': str, detector: str, 'detector-file': str, out: str, overlay: str, nhead: str, 'strip-prefix': str, adapter: str, limits: str, schedule: str } },
   convert: { positionals: true, options: { 'strip-prefix': str, nhead: str } },
   'convert-flame': { positionals: true, options: { 'flame-landmarks': { type: 'string', multiple: true } } },
   info: { positionals: false, options: { adapter: str, limits: str } },
@@ -112,7 +114,7 @@ async function run({ pos, one, many }: Args): Promise<void> {
   const model = await Trans3DHead.create(nodePlatform, {
     weights: one('weights'), flame: one('flame'), flameLandmarks: many('flame-landmarks'),
     stripPrefix: one('strip-prefix'), config: parseNhead(one('nhead')), ...deviceChoice(one),
-    schedule: choice('--schedule', one('schedule'), SCHEDULE_CHOICES), detector,
+    schedule: choice('--schedule', one('schedule'), SCHEDULE_CHOICES), detector, detectorFile: one('detector-file'),
   });
   try {
     if (model.synthetic.weights || model.synthetic.flame) {
