@@ -213,6 +213,19 @@ test('runVideo: a lost track re-detects on the same frame; heads appear and keep
   } finally { await m.dispose(); }
 });
 
+test('runVideo: a head keeps its id through re-detections even when its landmarks never track (untrained network)', async () => {
+  const m = await create([face(100, 120, 50), face(240, 120, 60)]);
+  const runs = fakeNetwork(m, () => []); // NaN landmarks: every track is lost every frame
+  try {
+    const ids: number[][] = [];
+    for (let i = 0; i < 4; i++) ids.push((await m.runVideo(IMAGE, i * 33)).map((r) => r.trackId!));
+    assert.equal(ids, [[1, 2], [1, 2], [1, 2], [1, 2]], 'largest first; ids kept');
+    assert.is(runs.length, 4, 'a lost track makes the next frame detect: one run a frame');
+    const d = (m as unknown as { detectorChoice: FakeDetector }).detectorChoice;
+    assert.is(d.calls, 4);
+  } finally { await m.dispose(); }
+});
+
 test('runVideo: timestamps must increase; bad options; resetVideo starts over', async () => {
   const m = await create([face(100, 120, 50)]);
   fakeNetwork(m, () => [{ cx: 100, cy: 120, s: 50 }]);

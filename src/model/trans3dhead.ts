@@ -137,6 +137,8 @@ interface Track {
   next: Box | null;
   /** The face that crop was made for (to check the next landmarks against). */
   nextFrame: FaceFrame | null;
+  /** This frame's crop (re-detection matches heads to tracks by it when `next` is lost). */
+  last: Box | null;
   box?: OneEuroFilter; landmarks?: OneEuroFilter; projected?: OneEuroFilter;
 }
 
@@ -382,9 +384,9 @@ export class Trans3DHead {
         const free = [...v.tracks];
         items = heads.map((h) => {
           let best = -1, bestIou = 0.3;
-          free.forEach((t, j) => { const o = t.next ? iou(t.next, h.box) : 0; if (o > bestIou) { best = j; bestIou = o; } });
+          free.forEach((t, j) => { const b = t.next ?? t.last; const o = b ? iou(b, h.box) : 0; if (o > bestIou) { best = j; bestIou = o; } });
           const old = best >= 0 ? free.splice(best, 1)[0] : null;
-          const track: Track = old && pass === 0 ? old : { id: old?.id ?? v.nextId++, next: null, nextFrame: null };
+          const track: Track = old && pass === 0 ? old : { id: old?.id ?? v.nextId++, next: null, nextFrame: null, last: null };
           return { track, box: h.box, frame: faceFrame(h.face), face: h.face };
         });
         v.sinceDetect = 0;
@@ -403,6 +405,7 @@ export class Trans3DHead {
         const next = nextTrack(r.landmarks, items[i].frame, W, H);
         items[i].track.next = next?.box ?? null;
         items[i].track.nextFrame = next?.frame ?? null;
+        items[i].track.last = items[i].box;
         if (!next) lost = true;
       });
       if (lost && !detect && pass === 0) { detect = true; continue; }
