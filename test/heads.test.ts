@@ -100,6 +100,17 @@ test('four faces: one batched run of 4, largest first, each equal to its single 
   assert.equal(spy3.batches, [4]);
 });
 
+test('nine faces: runs of 8 and 1 (batches of at most 8), nine results largest first, each drawable', async () => {
+  det.faces = Array.from({ length: 9 }, (_, i) => face(30 + (i % 5) * 65, 60 + Math.floor(i / 5) * 120, 20 + i));
+  const spy = spyRuns(model);
+  let all: HeadResult[];
+  try { all = await model.run(IMAGE); } finally { spy.restore(); }
+  assert.equal(spy.batches, [8, 1]);
+  assert.equal(all.map((r) => r.face!.box.width), [28, 27, 26, 25, 24, 23, 22, 21, 20]);
+  // Both graphs' buffers still hold their outputs: every head can be drawn.
+  assert.equal(all.map((r) => model.renderSource(r)?.batch), [0, 1, 2, 3, 4, 5, 6, 7, 0]);
+});
+
 test('bad options: maxHeads, maxHeads with a box, a face outside the image', async () => {
   det.faces = [face(160, 120, 60)];
   for (const maxHeads of [0, -1, 1.5, NaN]) {

@@ -318,7 +318,10 @@ export class Trans3DHead {
       while (batch < chunk.length) batch *= 2;
       const geos = chunk.map((b) => cropGeometry(b, this.config.image_size));
       while (geos.length < batch) geos.push(geos[0]);
-      const { results } = await this.runOn(await this.graphFor(p.width, p.height, p.channels, batch), Array(batch).fill(p), Array(batch).fill({ poses }), geos, false);
+      const built = await this.graphFor(p.width, p.height, p.channels, batch);
+      // An earlier chunk on the same graph has had its output buffers overwritten: not drawable.
+      for (const r of out) if (this.sources.get(r)?.graph === built.cg) this.sources.delete(r);
+      const { results } = await this.runOn(built, Array(batch).fill(p), Array(batch).fill({ poses }), geos, false);
       out.push(...results.slice(0, chunk.length));
     }
     this.timings.trans3dheadMs += performance.now() - t0;
