@@ -121,7 +121,7 @@ test('bad options: maxHeads, maxHeads with a box, a face outside the image', asy
   assert.equal(await model.run(IMAGE), [], 'a face entirely outside gives no head');
 });
 
-test('detector choices: false needs a box, unknown is an InputError, a BlazeFace model that is not there says what to do', async () => {
+test('detector choices: false needs a box, unknown is an InputError, the caller\'s detector is not disposed', async () => {
   const none = await create(false);
   try {
     try { await none.run(IMAGE); assert.unreachable(); } catch (e) { assert.instance(e, InputError); assert.match((e as Error).message, /detector: false: pass a head box/); }
