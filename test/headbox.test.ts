@@ -75,6 +75,17 @@ test('rolled 45 degrees: the axis-aligned box covers the rolled head ellipse', (
   assert.ok(b.width > up.width && b.height < up.height);
 });
 
+test('a rolled face whose box shrank: the size comes from the eye-to-mouth distance', () => {
+  // BlazeFace's box of a face rolled 45 degrees is smaller than upright (measured 81 vs 104 px on
+  // the sample photo); the keypoints keep their distances.
+  const f = face(200, 200, 100, 45);
+  const em = Math.hypot((f.keypoints[0] + f.keypoints[2]) / 2 - f.keypoints[6], (f.keypoints[1] + f.keypoints[3]) / 2 - f.keypoints[7]);
+  close(faceFrame(f).size, 100, 1e-3, 'the box dominates when it is the larger');
+  const shrunk = { ...f, box: { x: 165, y: 165, width: 70, height: 70 } };
+  close(faceFrame(shrunk).size, HEAD_RULE.eyeMouth * em, 1e-3, 'size from the keypoints');
+  assert.ok(HEAD_RULE.eyeMouth * em > 70);
+});
+
 test('a face cut by the border: the box is clamped to the image (DAD-3DHeads crops what it sees)', () => {
   const b = headBox(face(10, 480, 100), 640, 480)!;
   assert.equal([b.x, b.y], [0, b.y]);
