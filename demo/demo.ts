@@ -1,9 +1,10 @@
 // The demo page. It imports the package's browser bundle (scripts/build.mjs maps
 // '../src/browser.ts' to dist/browser/trans3dhead.js), so it runs exactly what the package ships.
-// URL parameters: weights=, flame=, config= (JSON or a URL), stripPrefix=, sample=1, run=1.
+// URL parameters: weights=, flame=, config= (JSON or a URL), stripPrefix=, detectorFile= (BlazeFace .tflite URL),
+// redetect=N (video: detect at least every N frames), sample=1, run=1.
 import {
   createModel, getDevice, describeAdapter, OverlayRenderer, parseWeights, weightsToSafetensors,
-  type GpuContext, type HeadResult, type Trans3DHead, type Trans3DHeadConfig,
+  type GpuContext, type HeadResult, type OverlayFrame, type Trans3DHead, type Trans3DHeadConfig,
 } from '../src/browser.ts';
 
 const SAMPLE = new URL('../test/fixtures/astronaut-head.png', document.baseURI).href; // relative to the page (/demo/)
@@ -12,6 +13,7 @@ const MAX_SIDE = 16384; // src/model/image.ts
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const canvas = $<HTMLCanvasElement>('overlay');
+const boxCanvas = $<HTMLCanvasElement>('boxes');
 const video = $<HTMLVideoElement>('video');
 const params = new URLSearchParams(location.search);
 
@@ -23,7 +25,13 @@ const state = {
   status: 'starting' as 'starting' | 'ready' | 'loading' | 'running' | 'done' | 'error' | 'no-webgpu',
   error: '' as string,
   runs: 0,
+  /** The largest head's result (null when no head was found). */
   result: null as HeadResult | null,
+  /** Heads aligned in the last frame, and the time per stage (ms) of that frame. */
+  heads: 0,
+  timings: { detectorMs: 0, trans3dheadMs: 0 },
+  /** Why there is no face detector ('' when there is one): the whole image is then the head crop. */
+  noDetector: '',
   adapter: '',
   stages: null as { stage: string; ms: number }[] | null,
 };
@@ -34,9 +42,11 @@ let model: Trans3DHead | null = null;
 let modelKey = '';
 let renderer: OverlayRenderer | null = null;
 let photo: Photo | null = null;
-let lastFrame: { graph: Awaited<ReturnType<Trans3DHead['prepare']>>; result: HeadResult } | null = null;
+let lastFrame: OverlayFrame[] | null = null;
 let busy = false;
 let webcam: MediaStream | null = null;
+/** Live input (webcam or a video file) runs runVideo frame by frame while this is set. */
+let live: 'webcam' | 'file' | null = null;
 
 // ---------------------------------------------------------------- messages and progress
 
@@ -163,6 +173,8 @@ async function ensureModel(): Promise<Trans3DHead> {
   progress(src.weights ? 'loading weights' : 'making the built-in default weights', 0);
   const m = await createModel({
     weights: src.weights, flame: src.flame, config: src.config, stripPrefix: src.stripPrefix, device: ctx!,
+    // The BlazeFace .tflite: ?detectorFile=URL (the page cannot read node_modules).
+    detectorFile: params.get('detectorFile') ?? undefined,
     onProgress: (stage, f) => {
       const [a, b, label] = span[stage] ?? [0.8, 0.8, stage];
       progress(`${label}${f > 0 && f < 1 ? ` ${(100 * f).toFixed(0)}%` : ''}`, a + (b - a) * f);
@@ -205,12 +217,41 @@ async function saveSafetensors(): Promise<void> {
 
 const fmtDeg = (v: number) => `${v.toFixed(2)}°`;
 
-function show(result: HeadResult, wallMs: number, fps?: number): void {
-  $('pitch').textContent = fmtDeg(result.pose.pitch);
-  $('yaw').textContent = fmtDeg(result.pose.yaw);
-  $('roll').textContent = fmtDeg(result.pose.roll);
+function show(results: HeadResult[], wallMs: number, fps?: number): void {
+  const r = results[0];
+  $('pitch').textContent = r ? fmtDeg(r.pose.pitch) : '–';
+  $('yaw').textContent = r ? fmtDeg(r.pose.yaw) : '–';
+  $('roll').textContent = r ? fmtDeg(r.pose.roll) : '–';
   $('run-ms').textContent = `${wallMs.toFixed(0)} ms`;
   $('fps').textContent = (fps ?? 1000 / wallMs).toFixed(fps !== undefined && fps >= 10 ? 0 : 2);
+  $('heads').textContent = state.noDetector ? '1 (whole image: no face detector)' : String(results.length);
+  $('heads').title = state.noDetector;
+  $('detector-ms').textContent = state.noDetector ? 'none' : state.timings.detectorMs ? `${state.timings.detectorMs.toFixed(1)} ms` : (live ? 'tracking' : '–');
+  $('align-ms').textContent = `${state.timings.trans3dheadMs.toFixed(1)} ms`;
+}
+
+/** Head boxes (the crop, green) and face detections (yellow) on the 2D canvas over the overlay. */
+function drawBoxes(): void {
+  boxCanvas.width = canvas.width; boxCanvas.height = canvas.height;
+  const g = boxCanvas.getContext('2d')!;
+  g.clearRect(0, 0, boxCanvas.width, boxCanvas.height);
+  if (!renderer || !lastFrame || !$<HTMLInputElement>('show-boxes').checked) return;
+  const s = renderer.scale;
+  g.lineWidth = Math.max(1.5, canvas.width / 400);
+  g.font = `${Math.max(11, Math.round(canvas.width / 45))}px system-ui, sans-serif`;
+  for (const [i, { result: r }] of lastFrame.entries()) {
+    if (!r.face && r.trackId === undefined) continue; // a given box or the whole image: nothing to show
+    const b = r.crop.box;
+    g.strokeStyle = '#3ddc84';
+    g.strokeRect(b.x * s, b.y * s, b.width * s, b.height * s);
+    g.fillStyle = '#3ddc84';
+    g.fillText(`${r.trackId !== undefined ? `#${r.trackId}` : `${i + 1}`}  ${r.pose.yaw.toFixed(0)}° yaw`, b.x * s + 4, b.y * s + g.lineWidth + 12);
+    if (r.face) {
+      const f = r.face.box;
+      g.strokeStyle = '#ffd54a';
+      g.strokeRect(f.x * s, f.y * s, f.width * s, f.height * s);
+    }
+  }
 }
 
 function redraw(): void {
@@ -220,6 +261,7 @@ function redraw(): void {
     landmarks: $<HTMLInputElement>('show-landmarks').checked,
     axes: $<HTMLInputElement>('show-axes').checked,
   });
+  drawBoxes();
 }
 
 function showStages(stages: { stage: string; ms: number }[], total: number): void {
@@ -238,84 +280,125 @@ function showStages(stages: { stage: string; ms: number }[], total: number): voi
   $('stages').hidden = false;
 }
 
-/** One image through the model, then one render pass from the graph's output buffers. */
-async function runOnce(profile = false): Promise<void> {
+/** Every head of the image (or, live, of the video frame), whole image when detection is off or not built in. */
+async function heads(m: Trans3DHead, p: Photo, timestampMs?: number): Promise<HeadResult[]> {
+  if (!$<HTMLInputElement>('detect-heads').checked || state.noDetector) return [await m.run(p.input, { box: 'image' })];
+  try {
+    const every = Math.max(1, Math.round(Number($<HTMLInputElement>('redetect').value) || 30));
+    if (timestampMs !== undefined) return await m.runVideo(p.input, timestampMs, { smoothing: $<HTMLInputElement>('smooth').checked, redetectEvery: every });
+    return await m.run(p.input);
+  } catch (e) {
+    // No BlazeFace detector built in, or no .tflite given (?detectorFile=): say so, use the whole image.
+    if (!/no BlazeFace detector|face detector file/.test((e as Error).message)) throw e;
+    state.noDetector = (e as Error).message;
+    console.warn((e as Error).message);
+    return [await m.run(p.input, { box: 'image' })];
+  }
+}
+
+/** One image (or live frame) through the model, then one render pass from the graphs' output buffers. */
+async function runOnce(profile = false, timestampMs?: number): Promise<void> {
   if (!photo) throw new Error('choose a photo first');
   const m = await ensureModel();
   const p = photo;
-  if (!webcam) progress('compiling GPU pipelines (once per image size)…');
-  const graph = await m.prepare(p.width, p.height, 4, 1);
-  if (!webcam) progress(profile ? 'running with GPU timestamps…' : 'running…');
+  if (!live) progress('compiling GPU pipelines (once per image size)…');
+  await m.prepare(p.width, p.height, 4, 1);
+  if (!live) progress(profile ? 'running with GPU timestamps…' : 'running…');
   state.status = 'running';
   const t0 = performance.now();
-  let result: HeadResult;
+  let results: HeadResult[];
   if (profile) {
-    const out = await m.profile(p.input);
-    result = out.result;
+    const out = await m.profile(p.input, { box: 'image' });
+    results = [out.result];
     const byStage = new Map<string, number>();
     for (const n of out.profile.nodes) byStage.set(n.stage || n.kernel, (byStage.get(n.stage || n.kernel) ?? 0) + n.ms);
     state.stages = [...byStage].map(([stage, ms]) => ({ stage, ms }));
     showStages(state.stages, out.profile.gpuMs);
-  } else result = await m.run(p.input);
+  } else results = await heads(m, p, timestampMs);
   const wall = performance.now() - t0;
   if (photo !== p) return; // a new photo came in meanwhile
-  lastFrame = { graph, result };
+  state.timings = { ...m.timings };
+  if (profile) state.timings = { detectorMs: 0, trans3dheadMs: wall };
+  lastFrame = results.flatMap((r) => { const src = m.renderSource(r); return src ? [{ graph: src.graph, batch: src.batch, result: r }] : []; });
   renderer!.setPhoto(p.display, p);
   redraw();
-  show(result, wall);
-  state.result = result;
+  show(results, wall);
+  state.result = results[0] ?? null;
+  state.heads = results.length;
   state.runs++;
   state.status = 'done';
   progress(null);
 }
 
-async function webcamLoop(): Promise<void> {
+/** Webcam or video file: frame after frame through runVideo (tracking between detections). */
+async function liveLoop(): Promise<void> {
   let frames = 0, t0 = performance.now(), fps = 0;
-  while (webcam) {
+  (await ensureModel()).resetVideo();
+  while (live) {
     if (video.readyState < 2) { await new Promise((r) => setTimeout(r, 50)); continue; }
     const bitmap = await createImageBitmap(video);
-    if (!photo || photo.width !== bitmap.width || photo.height !== bitmap.height) await setPhoto(bitmap, 'webcam');
+    const name = live === 'webcam' ? 'webcam' : 'video';
+    if (!photo || photo.width !== bitmap.width || photo.height !== bitmap.height || !photo.name.startsWith(name)) await setPhoto(bitmap, name);
     else { photo.input.close(); photo = { ...photo, input: bitmap, display: bitmap }; }
     const tr = performance.now();
-    await runOnce();
+    await runOnce(false, tr);
     frames++;
     const now = performance.now();
     if (now - t0 > 1000) { fps = (frames * 1000) / (now - t0); frames = 0; t0 = now; }
-    if (fps) show(state.result!, now - tr, fps);
+    if (fps) show(lastFrame?.map((f) => f.result) ?? [], now - tr, fps);
   }
+}
+
+async function stopLive(): Promise<void> {
+  if (webcam) for (const t of webcam.getTracks()) t.stop();
+  webcam = null;
+  live = null;
+  video.pause();
+  video.srcObject = null;
+  const button = $('webcam');
+  button.classList.remove('active');
+  button.textContent = 'Webcam';
+}
+
+async function playVideoFile(f: File): Promise<void> {
+  await stopLive();
+  video.src = URL.createObjectURL(f);
+  video.loop = true;
+  try { await video.play(); } catch (e) {
+    throw Object.assign(new Error(`${f.name} cannot be played here (${(e as Error).message}); try an MP4 (H.264) or WebM file`), { name: 'InputError' });
+  }
+  live = 'file';
+  await guarded(liveLoop, 'Video');
 }
 
 async function toggleWebcam(): Promise<void> {
   const button = $('webcam');
-  if (webcam) {
-    for (const t of webcam.getTracks()) t.stop();
-    webcam = null;
-    button.classList.remove('active');
-    button.textContent = 'Webcam';
-    return;
-  }
+  if (webcam) { await stopLive(); return; }
+  await stopLive();
   if (!navigator.mediaDevices?.getUserMedia) throw new Error('this browser gives no camera access here (it needs https or localhost)');
   try {
     webcam = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 } });
   } catch (e) {
     throw new Error(`no webcam: ${(e as Error).message}`);
   }
+  video.removeAttribute('src');
   video.srcObject = webcam;
   await video.play();
+  live = 'webcam';
   button.classList.add('active');
   button.textContent = 'Stop webcam';
-  await guarded(webcamLoop, 'Webcam');
+  await guarded(liveLoop, 'Webcam');
 }
 
 // ---------------------------------------------------------------- wiring
 
 async function guarded(fn: () => Promise<void>, context: string): Promise<void> {
-  if (busy && fn !== webcamLoop) return;
+  if (busy && fn !== liveLoop) return;
   clearError();
   setBusy(true);
   try { await fn(); } catch (e) {
     showError(e, context);
-    if (webcam) await toggleWebcam().catch(() => {});
+    if (live) await stopLive().catch(() => {});
   } finally { progress(null); setBusy(false); }
 }
 
@@ -330,7 +413,11 @@ function wire(): void {
   $('run').addEventListener('click', () => guarded(() => runOnce(false), 'Run'));
   $('profile').addEventListener('click', () => guarded(() => runOnce(true), 'Profile'));
   $('save-safetensors').addEventListener('click', () => guarded(saveSafetensors, 'Convert'));
-  for (const id of ['show-mesh', 'show-landmarks', 'show-axes']) $(id).addEventListener('change', redraw);
+  for (const id of ['show-mesh', 'show-landmarks', 'show-axes', 'show-boxes']) $(id).addEventListener('change', redraw);
+  $<HTMLInputElement>('video-file').addEventListener('change', (ev) => {
+    const f = (ev.target as HTMLInputElement).files?.[0];
+    if (f) playVideoFile(f).catch((e) => showError(e, 'Video'));
+  });
   for (const id of ['weights-file', 'flame-file']) {
     $(id).addEventListener('change', () => { $<HTMLInputElement>(id.replace('file', 'url')).value = ''; });
   }
@@ -339,7 +426,7 @@ function wire(): void {
 
 async function start(): Promise<void> {
   wire();
-  for (const [p, id] of [['weights', 'weights-url'], ['flame', 'flame-url'], ['stripPrefix', 'strip-prefix']]) {
+  for (const [p, id] of [['weights', 'weights-url'], ['flame', 'flame-url'], ['stripPrefix', 'strip-prefix'], ['redetect', 'redetect']]) {
     const v = params.get(p);
     if (v) $<HTMLInputElement>(id).value = v;
   }

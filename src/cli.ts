@@ -6,7 +6,7 @@ import { PNG } from 'pngjs';
 import { flameToSafetensors, readFlame } from './io/flame.ts';
 import { drawOverlay } from './model/overlay.ts';
 import { resultToJSON } from './model/result-json.ts';
-import { Trans3DHead } from './model/trans3dhead.ts';
+import { Trans3DHead, type HeadResult } from './model/trans3dhead.ts';
 import { compactWeightsToSafetensors, parseWeights, weightsToSafetensors } from './model/weights.ts';
 import { WEIGHT_FORMATS, type WeightFormat } from './kernels/weights.ts';
 import { decodeImage } from './platform/node-io.ts';
@@ -19,7 +19,9 @@ import { evaluateDataset, findSubsets, flameEmbedding, formatReport, padToCanvas
 const USAGE = `trans3dhead: 3D head alignment (Trans3DHead) on WebGPU
 
   trans3dhead run <image...> [--weights w.safetensors|w.pth] [--flame f.safetensors|generic_model.pkl|f.npz]
-                  [--flame-landmarks file]... [--box x,y,w,h] [--out result.json] [--overlay out.png]
+                  [--flame-landmarks file]... [--box x,y,w,h|image] [--max-heads N] [--detector short|full]
+                  [--detector-file face_detection_*.tflite]
+                  [--out result.json] [--overlay out.png]
                   [--nhead N] [--strip-prefix p] [--adapter A] [--limits L] [--schedule S]
   trans3dhead convert in.pth out.safetensors [--dtype f32|f16|int8 [--keep-f16 regexp|none]...] [--strip-prefix p] [--nhead N]
   trans3dhead convert-flame generic_model.pkl|model.npz out.safetensors [--flame-landmarks file]...
@@ -32,6 +34,11 @@ const USAGE = `trans3dhead: 3D head alignment (Trans3DHead) on WebGPU
   --limits adapter|default                   default = only the WebGPU spec-default limits
   --schedule auto|cpu|gpu                    force the CPU (register) or GPU (tiled) kernels
 
+Without --box, run finds the faces (BlazeFace, --detector, default short range) and aligns every
+head, largest first (--max-heads N: at most N; --detector-file: the .tflite, default the one in
+the npm package @mediapipe/face_detection): --out holds an array of heads per image, and
+--overlay draws them all. --box x,y,w,h aligns that one head; --box image uses the whole image.
+
 Without --weights/--flame, run uses the built-in UNTRAINED default weights and a synthetic FLAME:
 the numbers are then not a real prediction.`;
 
@@ -41,7 +48,7 @@ class UsageError extends Error {}
 // missing value or a stray argument is a usage error, never silently ignored.
 const str = { type: 'string' } as const;
 const COMMANDS: Record<string, { positionals: boolean; options: NonNullable<ParseArgsConfig['options']> }> = {
-  run: { positionals: true, options: { weights: str, flame: str, 'flame-landmarks': { type: 'string', multiple: true }, box: str, out: str, overlay: str, nhead: str, 'strip-prefix': str, adapter: str, limits: str, schedule: str } },
+  run: { positionals: true, options: { weights: str, flame: str, 'flame-landmarks': { type: 'string', multiple: true }, box: str, 'max-heads': str, detector: str, 'detector-file': str, out: str, overlay: str, nhead: str, 'strip-prefix': str, adapter: str, limits: str, schedule: str } },
   convert: { positionals: true, options: { 'strip-prefix': str, nhead: str, dtype: str, 'keep-f16': { type: 'string', multiple: true } } },
   'convert-flame': { positionals: true, options: { 'flame-landmarks': { type: 'string', multiple: true } } },
   eval: { positionals: true, options: { split: str, weights: str, flame: str, 'flame-landmarks': { type: 'string', multiple: true }, subsets: str, 'head-indices': str, 'face-indices': str, out: str, limit: str, nhead: str, 'strip-prefix': str, adapter: str, limits: str, schedule: str } },
@@ -83,8 +90,9 @@ async function writeAtomic(path: string, data: string | Uint8Array): Promise<voi
   }
 }
 
-function parseBox(s: string | undefined): [number, number, number, number] | undefined {
+function parseBox(s: string | undefined): [number, number, number, number] | 'image' | undefined {
   if (s === undefined) return undefined;
+  if (s === 'image') return 'image';
   const v = s.split(',').map(Number);
   if (v.length !== 4 || v.some((x) => !Number.isFinite(x))) throw new UsageError(`--box ${s}: expected x,y,w,h (four numbers)`);
   return v as [number, number, number, number];
@@ -103,28 +111,40 @@ function deviceChoice(one: Args['one']): { adapter?: AdapterChoice; limits?: Lim
 async function run({ pos, one, many }: Args): Promise<void> {
   if (pos.length === 0) throw new UsageError('run: give at least one image');
   const box = parseBox(one('box'));
+  const mh = one('max-heads');
+  if (mh !== undefined && !/^\d+$/.test(mh)) throw new UsageError(`--max-heads ${mh}: expected a positive integer`);
+  const maxHeads = mh === undefined ? undefined : Number(mh);
+  if (maxHeads === 0) throw new UsageError('--max-heads 0: expected a positive integer');
+  if (maxHeads !== undefined && box !== undefined) throw new UsageError('--max-heads applies to detection: give either --box or --max-heads');
+  const detector = choice('--detector', one('detector'), ['short', 'full'] as const);
   if (one('overlay') && pos.length !== 1) throw new UsageError('--overlay draws one image; run one image at a time');
   const model = await Trans3DHead.create(nodePlatform, {
     weights: one('weights'), flame: one('flame'), flameLandmarks: many('flame-landmarks'),
     stripPrefix: one('strip-prefix'), config: parseNhead(one('nhead')), ...deviceChoice(one),
-    schedule: choice('--schedule', one('schedule'), SCHEDULE_CHOICES),
+    schedule: choice('--schedule', one('schedule'), SCHEDULE_CHOICES), detector, detectorFile: one('detector-file'),
   });
   try {
     if (model.synthetic.weights || model.synthetic.flame) {
       process.stderr.write(`trans3dhead: WARNING: ${model.synthetic.weights ? 'built-in UNTRAINED weights' : ''}${model.synthetic.weights && model.synthetic.flame ? ' and ' : ''}${model.synthetic.flame ? 'the synthetic FLAME' : ''}: these numbers are NOT a real prediction.\n`);
     }
     const images = await Promise.all(pos.map((p) => decodeImage(p)));
-    const results = [];
+    // Per image: the one head of --box, or every detected head (possibly none).
+    const results: HeadResult[][] = [];
     for (const [i, img] of images.entries()) {
-      const r = await model.run(img, { box });
-      results.push(r);
-      const p = r.pose;
-      process.stdout.write(`${basename(pos[i])}: pitch ${p.pitch.toFixed(2)}, yaw ${p.yaw.toFixed(2)}, roll ${p.roll.toFixed(2)} deg; ${r.timeMs.toFixed(1)} ms\n`);
+      const heads = box !== undefined ? [await model.run(img, { box })] : await model.run(img, { maxHeads });
+      results.push(heads);
+      if (heads.length === 0) process.stdout.write(`${basename(pos[i])}: no face found\n`);
+      for (const [j, r] of heads.entries()) {
+        const p = r.pose, b = r.crop.box;
+        const which = box !== undefined ? '' : ` head ${j + 1}/${heads.length} (box ${b.x},${b.y},${b.width},${b.height})`;
+        process.stdout.write(`${basename(pos[i])}${which}: pitch ${p.pitch.toFixed(2)}, yaw ${p.yaw.toFixed(2)}, roll ${p.roll.toFixed(2)} deg; ${r.timeMs.toFixed(1)} ms\n`);
+      }
     }
     process.stdout.write(`adapter: ${model.adapter}\n`);
     const out = one('out');
     if (out) {
-      const json = results.map((r) => resultToJSON(r, model.adapter));
+      // --box: one object per image (as before); detection: an array of heads per image. One image: just its entry.
+      const json = results.map((heads) => (box !== undefined ? resultToJSON(heads[0], model.adapter) : heads.map((r) => resultToJSON(r, model.adapter))));
       await writeAtomic(out, JSON.stringify(json.length === 1 ? json[0] : json));
       process.stdout.write(`wrote ${out}\n`);
     }
@@ -137,7 +157,7 @@ async function run({ pos, one, many }: Args): Promise<void> {
         const c = img.channels ?? 4;
         png.data[4 * i] = src[c * i]; png.data[4 * i + 1] = src[c * i + 1]; png.data[4 * i + 2] = src[c * i + 2]; png.data[4 * i + 3] = 255;
       }
-      drawOverlay({ data: png.data, width: img.width, height: img.height }, results[0], model.flame.faces);
+      for (const r of results[0]) drawOverlay({ data: png.data, width: img.width, height: img.height }, r, model.flame.faces);
       await writeAtomic(overlay, PNG.sync.write(png));
       process.stdout.write(`wrote ${overlay}\n`);
     }

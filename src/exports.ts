@@ -1,6 +1,11 @@
 // What both entry points (src/index.ts for Node, src/browser.ts) export besides the platform's own.
 export { Trans3DHead } from './model/trans3dhead.ts';
-export type { CreateModelOptions, RunOptions, HeadResult, Poses } from './model/trans3dhead.ts';
+export type { CreateModelOptions, RunOptions, BoxRunOptions, DetectRunOptions, VideoOptions, BoxSpec, HeadResult, Poses } from './model/trans3dhead.ts';
+export type { Face, FaceDetector } from './detect/types.ts';
+export { FACE_KEYPOINTS } from './detect/types.ts';
+export type { DetectorChoice, DetectorKind } from './detect/factory.ts';
+export { headBox, headBoxFromLandmarks, HEAD_RULE } from './detect/headbox.ts';
+export { OneEuroFilter, type OneEuroOptions } from './detect/smoothing.ts';
 export type { AdapterReport, GpuContext, RawImage, BytesSource } from './platform/types.ts';
 export { describeAdapter, NoAdapterError } from './platform/types.ts';
 export { WeightFileError } from './io/errors.ts';

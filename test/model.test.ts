@@ -27,7 +27,7 @@ test.before(async () => {
 test.after(async () => { await model.dispose(); });
 
 test('small model on the photo equals PyTorch (path input)', async () => {
-  const r = await model.run(PHOTO);
+  const r = await model.run(PHOTO, { box: 'image' });
   assertMatches(r, exp, '', 0, 'photo');
   assert.ok(r.synthetic, 'the synthetic FLAME is flagged');
 });
@@ -47,7 +47,7 @@ test('batch results equal single results and PyTorch', async () => {
   const [a, b] = await model.runBatch([img, flip]);
   assertMatches(a, exp, 'batch_', 0, 'batch[0]');
   assertMatches(b, exp, 'batch_', 1, 'batch[1]');
-  const single = await model.run(flip);
+  const single = await model.run(flip, { box: 'image' });
   assert.equal(Array.from(single.landmarks), Array.from(b.landmarks), 'batch == single');
   assert.equal(Array.from(single.params), Array.from(b.params));
 });
@@ -58,7 +58,7 @@ test('every Node image input gives the same result: path, PNG bytes, RGBA, RGB, 
   const n = img.width * img.height;
   const rgb = new Uint8Array(n * 3);
   for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) rgb[3 * i + c] = img.data[4 * i + c];
-  const ref = await model.run(PHOTO);
+  const ref = await model.run(PHOTO, { box: 'image' });
   const inputs: [string, unknown][] = [
     ['Buffer', readFileSync(PHOTO)], ['Uint8Array', bytes], ['ArrayBuffer', bytes.slice().buffer], ['URL', new URL(`file://${process.cwd()}/${PHOTO}`)],
     ['RGBA', img], ['RGB', { data: rgb, width: img.width, height: img.height }],
@@ -66,12 +66,12 @@ test('every Node image input gives the same result: path, PNG bytes, RGBA, RGB, 
     ['Uint8ClampedArray', { data: new Uint8ClampedArray(img.data), width: img.width, height: img.height }],
   ];
   for (const [name, input] of inputs) {
-    const r = await model.run(input);
+    const r = await model.run(input, { box: 'image' });
     assert.equal(Array.from(r.landmarks), Array.from(ref.landmarks), name);
   }
   // JPEG is lossy: it must decode and land near the PNG's landmarks.
   const jpg = jpeg.encode({ data: img.data, width: img.width, height: img.height }, 95).data;
-  const rj = await model.run(new Uint8Array(jpg));
+  const rj = await model.run(new Uint8Array(jpg), { box: 'image' });
   assert.ok(rj.landmarks.every((v, i) => Math.abs(v - ref.landmarks[i]) < 5), 'jpeg landmarks near png');
 });
 
@@ -88,7 +88,7 @@ test('bad images: clear InputErrors', async () => {
     [42, /unsupported image input/],
   ];
   for (const [input, re] of cases) {
-    try { await model.run(input); assert.unreachable(`accepted ${String(input)}`); } catch (e) {
+    try { await model.run(input, { box: 'image' }); assert.unreachable(`accepted ${String(input)}`); } catch (e) {
       assert.instance(e, InputError, (e as Error).message);
       assert.match((e as Error).message, re);
     }

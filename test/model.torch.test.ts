@@ -22,7 +22,7 @@ test('full model, published-layout FLAME pickle: API equals PyTorch (photo, box,
     config: config(DIR), device: await gpu(),
   });
   try {
-    assertMatches(await model.run(PHOTO), exp, '', 0, 'photo');
+    assertMatches(await model.run(PHOTO, { box: 'image' }), exp, '', 0, 'photo');
     const [x, y, w, h] = exp.get('box')!;
     assertMatches(await model.run(PHOTO, { box: [x, y, w, h] }), exp, 'box_', 0, 'box');
   } finally { await model.dispose(); }
@@ -32,7 +32,7 @@ test('CLI: trans3dhead run --weights model.pth --flame generic_model.pkl --out -
   const dir = mkdtempSync(join(tmpdir(), 't3dh-'));
   const out = join(dir, 'r.json'), overlay = join(dir, 'r.png');
   const r = spawnSync(process.execPath, ['bin/trans3dhead.mjs', 'run', PHOTO, '--weights', `${DIR}/model.pth`, '--nhead', String(config(DIR).nhead),
-    '--flame', flamePkl, '--flame-landmarks', `${DIR}/flame/landmark_embedding.pkl`, '--out', out, '--overlay', overlay], { encoding: 'utf8', timeout: 300_000 });
+    '--flame', flamePkl, '--flame-landmarks', `${DIR}/flame/landmark_embedding.pkl`, '--box', 'image', '--out', out, '--overlay', overlay], { encoding: 'utf8', timeout: 300_000 });
   assert.is(r.status, 0, r.stderr);
   const j = JSON.parse(readFileSync(out, 'utf8'));
   assert.equal(Object.keys(j), ['landmarks', 'params', 'rotation', 'translation', 'scale', 'pose', 'vertices', 'projectedVertices', 'landmarks3d', 'adapter', 'timeMs']);

@@ -60,14 +60,14 @@ test('long run: frame 1 and the last frame are identical; no GPU buffer or heap 
   dev.createBuffer = (d) => { created++; return create.call(ctx.device, d); };
   try {
     collect(); // fails now, not after the long run, when the process cannot collect
-    const first = await model.run(image);
+    const first = await model.run(image, { box: 'image' });
     const buffersAfterWarmup = await model.gpuBufferCount();
     const createdAfterWarmup = created;
     const t0 = performance.now();
     let last = first, frames = 1;
     const heap: [number, number][] = [];
     while (frames < FRAMES && (performance.now() - t0) / 1000 < LONG_RUN_SECONDS) {
-      last = await model.run(image);
+      last = await model.run(image, { box: 'image' });
       frames++;
       if (frames >= HEAP_FROM && frames % HEAP_EVERY === 0) { collect(); heap.push([frames, memory()]); }
     }
@@ -96,8 +96,8 @@ test('overlapping run() calls equal sequential ones; two models on one device do
     const flipped = { ...image, data: new Uint8Array(image.data.length) };
     for (let i = 0; i < image.data.length; i += 4) flipped.data.set(image.data.subarray(i, i + 4), image.data.length - 4 - i);
     const box = { x: 10, y: 20, width: 150, height: 160 };
-    const seq = [await a.run(image), await a.run(flipped), await a.run(image, { box })];
-    const conc = await Promise.all([a.run(image), a.run(flipped), a.run(image, { box }), b.run(flipped), b.run(image)]);
+    const seq = [await a.run(image, { box: 'image' }), await a.run(flipped, { box: 'image' }), await a.run(image, { box })];
+    const conc = await Promise.all([a.run(image, { box: 'image' }), a.run(flipped, { box: 'image' }), a.run(image, { box }), b.run(flipped, { box: 'image' }), b.run(image, { box: 'image' })]);
     for (let i = 0; i < 3; i++) assert.ok(same(seq[i].landmarks, conc[i].landmarks) && same(seq[i].vertices, conc[i].vertices), `concurrent run ${i}`);
     assert.ok(same(conc[3].landmarks, seq[1].landmarks) && same(conc[4].landmarks, seq[0].landmarks), 'second model');
   } finally {
@@ -109,16 +109,16 @@ test('overlapping run() calls equal sequential ones; two models on one device do
 test('device loss: a clear DeviceLostError on the next call; a model rebuilt on a new device works', async () => {
   const ctx = await createDevice({ quiet: true });
   const model = await Trans3DHead.create(nodePlatform, { ...opts(), device: ctx });
-  const before = await model.run(image);
+  const before = await model.run(image, { box: 'image' });
   ctx.device.destroy();
   await ctx.device.lost;
-  try { await model.run(image); assert.unreachable('ran on a lost device'); } catch (e) {
+  try { await model.run(image, { box: 'image' }); assert.unreachable('ran on a lost device'); } catch (e) {
     assert.instance(e, DeviceLostError, String(e));
     assert.match((e as Error).message, /Create the model again/);
   }
   const ctx2 = await createDevice({ quiet: true });
   const again = await Trans3DHead.create(nodePlatform, { ...opts(), device: ctx2 });
-  assert.ok(same((await again.run(image)).landmarks, before.landmarks));
+  assert.ok(same((await again.run(image, { box: 'image' })).landmarks, before.landmarks));
   await again.dispose();
   ctx2.release();
 });
@@ -128,13 +128,13 @@ test('dispose() frees every GPU buffer (counted)', async () => {
   const buffers = trackLiveBuffers(ctx);
   try {
     const model = await Trans3DHead.create(nodePlatform, { ...opts(), device: ctx });
-    await model.run(image);
+    await model.run(image, { box: 'image' });
     await model.run(image, { box: { x: 0, y: 0, width: 100, height: 100 } });
     await model.runBatch([image, image]);
     assert.ok(buffers.live() > 0);
     await model.dispose();
     assert.is(buffers.live(), 0, `${buffers.live()} GPU buffers left after dispose()`);
-    try { await model.run(image); assert.unreachable(); } catch (e) { assert.match((e as Error).message, /disposed/); }
+    try { await model.run(image, { box: 'image' }); assert.unreachable(); } catch (e) { assert.match((e as Error).message, /disposed/); }
   } finally {
     buffers.restore();
   }
@@ -159,7 +159,7 @@ test('CLI: exit codes, messages on stderr, nothing written to --out on failure',
   assert.match(r.stderr, /unknown command/);
   r = cli('run', PHOTO, '--box', '1,2,3');
   assert.is(r.status, 2);
-  r = cli('run', PHOTO, '--weights', `${DIR}/model.pth`, '--nhead', '4', '--out', out);
+  r = cli('run', PHOTO, '--weights', `${DIR}/model.pth`, '--nhead', '4', '--box', 'image', '--out', out);
   assert.is(r.status, 0, r.stderr);
   assert.match(r.stderr, /synthetic FLAME: these numbers are NOT a real prediction/);
   assert.ok(JSON.parse(readFileSync(out, 'utf8')).landmarks.length === 68);

@@ -1,6 +1,6 @@
 // The public API, written once against a Platform; src/index.ts (Node) and src/browser.ts bind it.
 import type { BytesSource, GpuContext, Platform } from '../platform/types.ts';
-import { Trans3DHead, type CreateModelOptions, type HeadResult, type RunOptions } from './trans3dhead.ts';
+import { Trans3DHead, type BoxRunOptions, type CreateModelOptions, type DetectRunOptions, type HeadResult, type RunOptions } from './trans3dhead.ts';
 
 export function bindApi(platform: Platform) {
   let last: { key: string; device: GpuContext | undefined; model: Promise<Trans3DHead> } | null = null;
@@ -10,16 +10,22 @@ export function bindApi(platform: Platform) {
   const createModel = (opts: CreateModelOptions = {}): Promise<Trans3DHead> => Trans3DHead.create(platform, opts);
 
   /**
-   * One call: image in, result out. The model for the same weights/FLAME/landmark paths, config
-   * and device is kept for the next call (models from in-memory bytes are not; use createModel for those).
+   * One call: image in, result(s) out, as Trans3DHead.run: with a box one HeadResult, without
+   * one every detected head (HeadResult[]). The model for the same weights/FLAME/landmark paths,
+   * config, device and detector is kept for the next call (models from in-memory bytes are not;
+   * use createModel for those).
    */
-  const runModel = async (image: unknown, opts: CreateModelOptions & RunOptions = {}): Promise<HeadResult> => {
-    const sources = [opts.weights, opts.flame, ...(opts.flameLandmarks ?? [])].map(keyOf);
-    if (sources.includes(null)) {
+  function runModel(image: unknown, opts: CreateModelOptions & BoxRunOptions): Promise<HeadResult>;
+  function runModel(image: unknown, opts?: CreateModelOptions & DetectRunOptions): Promise<HeadResult[]>;
+  function runModel(image: unknown, opts?: CreateModelOptions & RunOptions & { maxHeads?: number }): Promise<HeadResult | HeadResult[]>;
+  async function runModel(image: unknown, opts: CreateModelOptions & RunOptions & { maxHeads?: number } = {}): Promise<HeadResult | HeadResult[]> {
+    const sources = [opts.weights, opts.flame, ...(opts.flameLandmarks ?? []), opts.detectorFile].map(keyOf);
+    const ownDetector = typeof opts.detector === 'object';
+    if (sources.includes(null) || ownDetector) {
       const m = await createModel(opts);
       try { return await m.run(image, opts); } finally { await m.dispose(); }
     }
-    const key = JSON.stringify([sources, opts.config ?? null, opts.stripPrefix ?? null, opts.adapter ?? null, opts.limits ?? null, opts.schedule ?? null]);
+    const key = JSON.stringify([sources, opts.config ?? null, opts.stripPrefix ?? null, opts.adapter ?? null, opts.limits ?? null, opts.schedule ?? null, opts.detector ?? null]);
     if (!last || last.key !== key || last.device !== opts.device) {
       const old = last;
       const mine = { key, device: opts.device, model: createModel(opts) };
@@ -28,7 +34,7 @@ export function bindApi(platform: Platform) {
       old?.model.then((m) => m.dispose(), () => {});
     }
     return (await last.model).run(image, opts);
-  };
+  }
 
   return { createModel, runModel };
 }

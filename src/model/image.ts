@@ -53,8 +53,9 @@ export function toPixels(img: RawImage, maxBytes = Infinity): Pixels {
  * A head box on the image. Integer pixels; a box partly outside the image is kept (SPEC: the
  * part outside reads zeros); a box with no overlap with the image is an error.
  */
-export function resolveBox(box: Partial<Box> | [number, number, number, number] | undefined, width: number, height: number): Box {
-  if (box === undefined) return { x: 0, y: 0, width, height };
+export function resolveBox(box: Partial<Box> | [number, number, number, number] | 'image' | undefined, width: number, height: number): Box {
+  if (box === undefined || box === 'image') return { x: 0, y: 0, width, height };
+  if (typeof box !== 'object' || box === null) throw new InputError(`box ${JSON.stringify(box)}: expected {x, y, width, height}, [x, y, width, height] or 'image'`);
   const b = Array.isArray(box) ? { x: box[0], y: box[1], width: box[2], height: box[3] } : box;
   const vals = [b.x, b.y, b.width, b.height];
   if (vals.some((v) => typeof v !== 'number' || !Number.isFinite(v))) throw new InputError(`box ${JSON.stringify(box)} must be four finite numbers x, y, width, height`);

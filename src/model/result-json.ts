@@ -15,6 +15,12 @@ export function resultToJSON(r: HeadResult, adapter: string): Record<string, unk
     projectedVertices: pairs(r.projectedVertices, 2),
   };
   if (r.landmarks3d) out.landmarks3d = pairs(r.landmarks3d, 3);
+  if (r.face) {
+    // Detected heads: where the crop came from (head box) and the detection itself.
+    out.headBox = { ...r.crop.box };
+    out.face = { box: { ...r.face.box }, keypoints: pairs(r.face.keypoints, 2), score: r.face.score };
+  }
+  if (r.trackId !== undefined) out.trackId = r.trackId;
   out.adapter = adapter;
   out.timeMs = r.timeMs;
   return out;

@@ -19,6 +19,10 @@ import { InputError, isRawImage, resolveBox, toPixels, type Pixels } from './ima
 import { poseFromRotation, type PoseAngles } from './pose.ts';
 import { syntheticFlame } from './synthetic-flame.ts';
 import { parseWeights, weightsToSafetensors, type LoadedWeights } from './weights.ts';
+import { DETECTOR_KINDS, isFaceDetector, makeDetector, type DetectorChoice } from '../detect/factory.ts';
+import { clampBox, faceFrame, headBox, headBoxOfFrame, landmarkFrame, type FaceFrame } from '../detect/headbox.ts';
+import { OneEuroFilter, type OneEuroOptions } from '../detect/smoothing.ts';
+import type { Face, FaceDetector } from '../detect/types.ts';
 
 export interface CreateModelOptions {
   /** .safetensors or PyTorch .pth (path, URL or bytes). Absent: the built-in UNTRAINED default. */
@@ -56,15 +60,51 @@ export interface CreateModelOptions {
    * the bytes loaded and the total (the browser reads URLs it loaded before from Cache Storage).
    */
   onProgress?: (stage: string, fraction: number, bytes?: { loaded: number; total: number }) => void;
+  /**
+   * The face detector behind run(image) without a box, detect() and runVideo(): BlazeFace 'short'
+   * range (default, MediaPipe's default: faces within ~2 m) or 'full' range (small faces, group
+   * photos), your own FaceDetector (not disposed by the model), or false (no detection: every
+   * run needs a box). Made on first need, on the model's device.
+   */
+  detector?: DetectorChoice;
+  /** The BlazeFace .tflite (path, URL or bytes). Node default: the file of the npm package @mediapipe/face_detection; browsers must pass its URL. */
+  detectorFile?: BytesSource;
 }
 
 export interface Poses { global?: number[]; neck?: number[]; leftEye?: number[]; rightEye?: number[] }
 
+/** A head box on the image (x, y, width, height) in pixels, or 'image': the whole image is the crop. */
+export type BoxSpec = Partial<Box> | [number, number, number, number] | 'image';
+
 export interface RunOptions {
-  /** Head box on the image (x, y, width, height) in pixels; default the whole image. */
-  box?: Partial<Box> | [number, number, number, number];
+  /**
+   * The head box. run(): given, that one head (a HeadResult); absent, the heads are detected (a
+   * HeadResult[]). runBatch() and profile(): absent means the whole image.
+   */
+  box?: BoxSpec;
   /** Axis-angle poses of the FLAME joints other than the jaw (default zero). */
   poses?: Poses;
+}
+
+/** run() with a box: one head. */
+export interface BoxRunOptions extends RunOptions { box: BoxSpec }
+
+/** run() without a box: detect, then align every head. */
+export interface DetectRunOptions {
+  box?: undefined;
+  poses?: Poses;
+  /** At most this many heads, the largest first (default all). */
+  maxHeads?: number;
+}
+
+export interface VideoOptions {
+  poses?: Poses;
+  /** At most this many heads, the largest first (default all). */
+  maxHeads?: number;
+  /** Run the detector at least every N frames even when every track holds (default 30; Infinity: only when a track is lost). */
+  redetectEvery?: number;
+  /** One-euro smoothing of the crop boxes and of landmarks/projectedVertices: true (defaults) or its options; default off. */
+  smoothing?: boolean | OneEuroOptions;
 }
 
 export interface HeadResult {
@@ -99,11 +139,28 @@ export interface HeadResult {
   timeMs: number;
   /** True when the built-in untrained weights or the synthetic FLAME were used: not a real prediction. */
   synthetic: boolean;
+  /** The face detection this head's box came from (run without a box; runVideo on detection frames). */
+  face?: Face;
+  /** runVideo: the same id follows the same head from frame to frame. */
+  trackId?: number;
+}
+
+interface Track {
+  id: number;
+  /** The crop box for the next frame, from this frame's landmarks; null: lost. */
+  next: Box | null;
+  /** The face that crop was made for (to check the next landmarks against). */
+  nextFrame: FaceFrame | null;
+  /** This frame's crop (re-detection matches heads to tracks by it when `next` is lost). */
+  last: Box | null;
+  box?: OneEuroFilter; landmarks?: OneEuroFilter; projected?: OneEuroFilter;
 }
 
 interface BuiltGraph { cg: CompiledGraph; words: number }
 
 const MAX_CACHED_GRAPHS = 4;
+/** Heads per Trans3DHead run: runs are batched in powers of two up to this (fewer graph sizes). */
+const MAX_HEADS_PER_RUN = 8;
 
 export class Trans3DHead {
   private graphs = new Map<string, Promise<BuiltGraph>>();
@@ -118,6 +175,10 @@ export class Trans3DHead {
   }
 
   static async create(platform: Platform, opts: CreateModelOptions = {}): Promise<Trans3DHead> {
+    const det = opts.detector;
+    if (det !== undefined && det !== false && !isFaceDetector(det) && !(DETECTOR_KINDS as readonly unknown[]).includes(det)) {
+      throw new InputError(`detector ${JSON.stringify(det)}: expected 'short', 'full', a FaceDetector ({ detect, dispose }) or false`);
+    }
     const progress = opts.onProgress ?? (() => {});
     progress('weights', 0);
     let w: LoadedWeights;
@@ -143,6 +204,8 @@ export class Trans3DHead {
     if (!(WEIGHT_FORMATS as readonly string[]).includes(format)) throw new InputError(`weightFormat must be one of ${WEIGHT_FORMATS.join(', ')}, got ${JSON.stringify(format)}`);
     const weights = packNetwork(w.sd, w.config, flame, format, w.keepF16);
     const model = new Trans3DHead(platform, ctx, w.config, weights, flame, { weights: w.synthetic, flame: flame.synthetic }, tuningFor(ctx, opts.schedule));
+    model.detectorChoice = det ?? 'short';
+    model.detectorFile = opts.detectorFile;
     if (opts.warmUp ?? true) {
       progress('pipelines', 0);
       const t0 = performance.now();
@@ -200,8 +263,188 @@ export class Trans3DHead {
   /** Bytes of weights uploaded to the GPU so far (all of them once a graph is built). */
   get weightBytes(): number { return this.weightCache.bytes; }
 
-  async run(image: unknown, opts: RunOptions = {}): Promise<HeadResult> {
-    return (await this.runBatch([image], [opts]))[0];
+  /** Wall time of the last run()/runVideo() per stage, ms: the face detector (0 when it did not run) and Trans3DHead. */
+  readonly timings = { detectorMs: 0, trans3dheadMs: 0 };
+  private sources = new WeakMap<HeadResult, { graph: CompiledGraph; batch: number }>();
+
+  /**
+   * Where a result's outputs lie on the GPU (for OverlayRenderer: draw without readback): its
+   * graph and batch index. Valid until the next run on that graph; undefined once overwritten
+   * by a later chunk of the same run (more than 8 heads) or for results of another model.
+   */
+  renderSource(r: HeadResult): { graph: CompiledGraph; batch: number } | undefined { return this.sources.get(r); }
+
+  private detectorChoice: DetectorChoice = 'short';
+  private detectorFile: BytesSource | undefined;
+  private detectorMade: Promise<FaceDetector> | null = null;
+
+  /** The face detector, made on first need (the BlazeFace graph compiles then). */
+  private detector(): Promise<FaceDetector> {
+    const d = this.detectorChoice;
+    if (d === false) return Promise.reject(new InputError('this model was created with detector: false: pass a head box (run(image, { box })), or box: \'image\' to use the whole image'));
+    if (typeof d === 'object') return Promise.resolve(d);
+    if (!this.detectorMade) {
+      const p = makeDetector(d, this.platform, this.ctx, this.detectorFile);
+      this.detectorMade = p;
+      p.catch(() => { if (this.detectorMade === p) this.detectorMade = null; });
+    }
+    return this.detectorMade;
+  }
+
+  private async detectPixels(p: Pixels): Promise<Face[]> {
+    if (this.disposed) throw new Error('this model was disposed; create a new one');
+    const detector = await this.detector();
+    const t0 = performance.now();
+    const faces = await detector.detect({ data: p.bytes, width: p.width, height: p.height, channels: p.channels } satisfies RawImage);
+    this.timings.detectorMs += performance.now() - t0;
+    if (!Array.isArray(faces)) throw new Error('the face detector did not return an array of faces');
+    return faces;
+  }
+
+  /** The faces in the image (boxes and 6 keypoints in image pixels, scores); [] when there is none. */
+  async detect(image: unknown): Promise<Face[]> {
+    return this.detectPixels(await this.pixels(image));
+  }
+
+  /** The heads to align: a head box per face, largest face first, at most maxHeads. */
+  private async findHeads(p: Pixels, maxHeads: number | undefined): Promise<{ face: Face; box: Box }[]> {
+    const limit = checkMaxHeads(maxHeads);
+    const heads: { face: Face; box: Box }[] = [];
+    for (const face of await this.detectPixels(p)) {
+      const box = headBox(face, p.width, p.height);
+      if (box) heads.push({ face, box });
+    }
+    const area = (f: Face) => f.box.width * f.box.height;
+    heads.sort((a, b) => area(b.face) - area(a.face) || b.face.score - a.face.score);
+    return heads.slice(0, limit);
+  }
+
+  /**
+   * All heads of one image, batched: one Trans3DHead run of up to MAX_HEADS_PER_RUN crops (the
+   * batch rounded up to a power of two so that a varying head count reuses few graphs; the
+   * padding slots repeat the first crop and are dropped).
+   */
+  private async runHeads(p: Pixels, boxes: Box[], poses: Poses | undefined): Promise<HeadResult[]> {
+    const out: HeadResult[] = [];
+    const t0 = performance.now();
+    const imageBytes = wordsPerImage(p.width, p.height, p.channels) * 4;
+    const fit = Math.floor(Math.min(this.ctx.device.limits.maxStorageBufferBindingSize, this.ctx.device.limits.maxBufferSize) / imageBytes);
+    let perRun = 1;
+    while (perRun * 2 <= Math.min(MAX_HEADS_PER_RUN, fit)) perRun *= 2;
+    for (let i = 0; i < boxes.length; i += perRun) {
+      const chunk = boxes.slice(i, i + perRun);
+      let batch = 1;
+      while (batch < chunk.length) batch *= 2;
+      const geos = chunk.map((b) => cropGeometry(b, this.config.image_size));
+      while (geos.length < batch) geos.push(geos[0]);
+      const built = await this.graphFor(p.width, p.height, p.channels, batch);
+      // An earlier chunk on the same graph has had its output buffers overwritten: not drawable.
+      for (const r of out) if (this.sources.get(r)?.graph === built.cg) this.sources.delete(r);
+      const { results } = await this.runOn(built, Array(batch).fill(p), Array(batch).fill({ poses }), geos, false);
+      out.push(...results.slice(0, chunk.length));
+    }
+    this.timings.trans3dheadMs += performance.now() - t0;
+    return out;
+  }
+
+  /** With a box: aligns that head (box: 'image' = the whole image is the crop). */
+  run(image: unknown, opts: BoxRunOptions): Promise<HeadResult>;
+  /** Without a box: detects the faces and aligns every head in one batched run, largest first ([] when none). */
+  run(image: unknown, opts?: DetectRunOptions): Promise<HeadResult[]>;
+  run(image: unknown, opts?: RunOptions & { maxHeads?: number }): Promise<HeadResult | HeadResult[]>;
+  async run(image: unknown, opts: RunOptions & { maxHeads?: number } = {}): Promise<HeadResult | HeadResult[]> {
+    if (opts.box !== undefined) {
+      if (opts.maxHeads !== undefined) throw new InputError('maxHeads applies to detection: pass either a box or maxHeads, not both');
+      const r = (await this.runBatch([image], [opts]))[0];
+      this.timings.detectorMs = 0; this.timings.trans3dheadMs = r.timeMs;
+      return r;
+    }
+    const p = await this.pixels(image);
+    this.timings.detectorMs = this.timings.trans3dheadMs = 0;
+    const heads = await this.findHeads(p, opts.maxHeads);
+    const results = await this.runHeads(p, heads.map((h) => h.box), opts.poses);
+    results.forEach((r, i) => { r.face = heads[i].face; });
+    return results;
+  }
+
+  private video = { tracks: [] as Track[], lastT: -Infinity, size: '', sinceDetect: 0, nextId: 1 };
+
+  /** Forgets the video's tracks and timestamps: the next runVideo starts a new video. */
+  resetVideo(): void { this.video = { tracks: [], lastT: -Infinity, size: '', sinceDetect: 0, nextId: 1 }; }
+
+  /**
+   * One video frame, MediaPipe's detectForVideo semantics: the detector runs when there is no
+   * track (or one was lost, or every `redetectEvery` frames); otherwise each head's crop comes
+   * from its landmarks on the previous frame. A track is lost (nextTrack) when its landmarks are
+   * not finite or describe a face that moved more than 0.35 face sizes or changed size more
+   * than 1.3x since the crop was made; a track lost on a tracking frame makes this frame detect
+   * again. Timestamps (ms) must increase.
+   */
+  async runVideo(frame: unknown, timestampMs: number, opts: VideoOptions = {}): Promise<HeadResult[]> {
+    if (typeof timestampMs !== 'number' || !Number.isFinite(timestampMs)) throw new InputError(`runVideo: timestampMs must be a finite number of milliseconds, got ${String(timestampMs)}`);
+    const v = this.video;
+    if (timestampMs <= v.lastT) {
+      throw new InputError(`runVideo: timestamp ${timestampMs} ms is not after the previous frame's ${v.lastT} ms: timestamps must increase (resetVideo() starts another video)`);
+    }
+    const every = opts.redetectEvery ?? 30;
+    if (!(every === Infinity || (Number.isInteger(every) && every >= 1))) throw new InputError(`redetectEvery ${every}: expected a positive integer or Infinity`);
+    const smoothing = opts.smoothing === true ? {} : opts.smoothing || null;
+    if (smoothing) new OneEuroFilter(smoothing); // validates the options before any work
+    // Taken before any await: a second call for the same time, even while this one runs, is refused.
+    v.lastT = timestampMs;
+    const p = await this.pixels(frame);
+    this.timings.detectorMs = this.timings.trans3dheadMs = 0;
+    const size = `${p.width}x${p.height}`;
+    if (size !== v.size) { v.tracks = []; v.size = size; }
+    const W = p.width, H = p.height;
+    let detect = v.tracks.length === 0 || v.sinceDetect >= every || v.tracks.some((t) => !t.next);
+    for (let pass = 0; ; pass++) {
+      let items: { track: Track; box: Box; frame: FaceFrame; face?: Face }[];
+      if (detect) {
+        const heads = await this.findHeads(p, opts.maxHeads);
+        // Keep ids (and filters) of heads that overlap a previous track; a redo pass starts fresh filters.
+        const free = [...v.tracks];
+        items = heads.map((h) => {
+          let best = -1, bestIou = 0.3;
+          free.forEach((t, j) => { const b = t.next ?? t.last; const o = b ? iou(b, h.box) : 0; if (o > bestIou) { best = j; bestIou = o; } });
+          const old = best >= 0 ? free.splice(best, 1)[0] : null;
+          const track: Track = old && pass === 0 ? old : { id: old?.id ?? v.nextId++, next: null, nextFrame: null, last: null };
+          return { track, box: h.box, frame: faceFrame(h.face), face: h.face };
+        });
+        v.sinceDetect = 0;
+      } else {
+        items = v.tracks.map((t) => ({ track: t, box: t.next!, frame: t.nextFrame! }));
+      }
+      if (smoothing) {
+        for (const it of items) {
+          const f = (it.track.box ??= new OneEuroFilter(smoothing)).filter([it.box.x, it.box.y, it.box.width, it.box.height], timestampMs);
+          it.box = clampBox({ x: f[0], y: f[1], width: f[2], height: f[3] }, W, H) ?? it.box;
+        }
+      }
+      const results = await this.runHeads(p, items.map((it) => it.box), opts.poses);
+      let lost = false;
+      results.forEach((r, i) => {
+        const next = nextTrack(r.landmarks, items[i].frame, W, H);
+        items[i].track.next = next?.box ?? null;
+        items[i].track.nextFrame = next?.frame ?? null;
+        items[i].track.last = items[i].box;
+        if (!next) lost = true;
+      });
+      if (lost && !detect && pass === 0) { detect = true; continue; }
+      v.tracks = items.map((it) => it.track);
+      v.sinceDetect++;
+      results.forEach((r, i) => {
+        const { track, face } = items[i];
+        r.trackId = track.id;
+        if (face) r.face = face;
+        if (smoothing) {
+          r.landmarks = (track.landmarks ??= new OneEuroFilter(smoothing)).filter(r.landmarks, timestampMs);
+          r.projectedVertices = (track.projected ??= new OneEuroFilter(smoothing)).filter(r.projectedVertices, timestampMs);
+        }
+      });
+      const area = (r: HeadResult) => r.crop.box.width * r.crop.box.height;
+      return results.sort((a, b) => area(b) - area(a));
+    }
   }
 
   /** Runs several images in one batch (images of one size share a graph; others run as their own batch). */
@@ -256,7 +499,9 @@ export class Trans3DHead {
     let prof: ProfileResult | undefined;
     const out = profile ? (prof = await b.cg.profile(fill)).outputs : await b.cg.run(fill);
     const timeMs = performance.now() - t0;
-    return { results: geos.map((geo, i) => this.result(out, i, geo, timeMs)), profile: prof };
+    const results = geos.map((geo, i) => this.result(out, i, geo, timeMs));
+    results.forEach((r, i) => this.sources.set(r, { graph: b.cg, batch: i }));
+    return { results, profile: prof };
   }
 
   private result(out: Record<string, Float32Array>, b: number, geo: CropGeometry, timeMs: number): HeadResult {
@@ -293,6 +538,9 @@ export class Trans3DHead {
     this.graphs.clear();
     for (const p of graphs) await (await p.catch(() => null))?.cg.dispose();
     this.weightCache.dispose();
+    const det = this.detectorMade;
+    this.detectorMade = null;
+    if (det) await (await det.catch(() => null))?.dispose();
   }
 
   /** GPU buffers the model holds now (graphs + weights), for leak checks. */
@@ -301,6 +549,41 @@ export class Trans3DHead {
     for (const p of this.graphs.values()) n += (await p.catch(() => null))?.cg.ownedBuffers ?? 0;
     return n;
   }
+}
+
+function checkMaxHeads(n: number | undefined): number {
+  if (n === undefined) return Infinity;
+  if (!(n === Infinity || (Number.isInteger(n) && n >= 1))) throw new InputError(`maxHeads ${n}: expected a positive integer`);
+  return n;
+}
+
+function iou(a: Box, b: Box): number {
+  const w = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
+  const h = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
+  if (w <= 0 || h <= 0) return 0;
+  const i = w * h;
+  return i / (a.width * a.height + b.width * b.height - i);
+}
+
+/** How far a tracked face may move between frames, in face sizes, and how much its size may change. */
+export const TRACK_LIMITS = { move: 0.35, scale: 1.3 } as const;
+
+/**
+ * Tracking: the next frame's crop from this frame's landmarks, or null when the track is lost.
+ * We have no face-presence score (MediaPipe's landmark model has one), so the check is geometric:
+ * the face the landmarks describe must be where the crop expected one (`expected`: the face it
+ * was made for), moved by at most 0.35 face sizes and scaled by at most 1.3x; landmarks that are
+ * not finite, or whose head box leaves the image, lose the track too. A false loss only costs a
+ * re-detection of that frame; a false hold would let the crop drift off the head.
+ */
+export function nextTrack(landmarks: Float32Array, expected: FaceFrame, width: number, height: number): { box: Box; frame: FaceFrame } | null {
+  const f = landmarkFrame(landmarks);
+  if (!f || !(f.size > 0)) return null;
+  if (Math.hypot(f.cx - expected.cx, f.cy - expected.cy) > TRACK_LIMITS.move * expected.size) return null;
+  const ratio = f.size / expected.size;
+  if (!(ratio <= TRACK_LIMITS.scale && ratio >= 1 / TRACK_LIMITS.scale)) return null;
+  const box = clampBox(headBoxOfFrame(f), width, height);
+  return box ? { box, frame: f } : null;
 }
 
 function writePoses(dst: Float32Array, b: number, p: Poses | undefined): void {

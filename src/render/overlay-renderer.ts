@@ -33,7 +33,9 @@ export class OverlayRenderer {
   private view = new ArrayBuffer(VIEW_BYTES);
   private viewF = new Float32Array(this.view);
   private viewU = new Uint32Array(this.view);
-  private uniforms: GPUBuffer;
+  /** One view uniform and photo bind group per head drawn (slot 0 also draws the photo); made on first need. */
+  private slots: { uniforms: GPUBuffer; group: GPUBindGroup | null }[] = [];
+  private photoView: GPUTextureView | null = null;
   private indices: GPUBuffer;
   private sampler: GPUSampler;
   private photo: GPUTexture | null = null;
@@ -51,7 +53,6 @@ export class OverlayRenderer {
     if (!ctx) throw new Error('this canvas has no WebGPU context (it may already have a 2D one)');
     this.context = ctx;
     ctx.configure({ device, format, alphaMode: 'opaque' });
-    this.uniforms = device.createBuffer({ label: 'overlay.view', size: VIEW_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     this.indices = device.createBuffer({ label: 'overlay.faces', size: Math.max(16, faces.byteLength), usage: GPUBufferUsage.INDEX | GPUBufferUsage.COPY_DST });
     device.queue.writeBuffer(this.indices, 0, faces.buffer, faces.byteOffset, faces.byteLength);
     this.sampler = device.createSampler({ magFilter: 'linear', minFilter: 'linear' });
@@ -115,11 +116,9 @@ export class OverlayRenderer {
         label: 'overlay.photo', size: [w, h], format: 'rgba8unorm',
         usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST | GPUTextureUsage.RENDER_ATTACHMENT,
       });
-      this.photoGroup = this.device.createBindGroup({ layout: this.layouts[0], entries: [
-        { binding: 0, resource: { buffer: this.uniforms } },
-        { binding: 1, resource: this.photo.createView() },
-        { binding: 2, resource: this.sampler },
-      ] });
+      this.photoView = this.photo.createView();
+      for (const slot of this.slots) slot.group = null;
+      this.photoGroup = this.slot(0).group;
     }
     this.device.queue.copyExternalImageToTexture({ source: source as GPUCopyExternalImageSource }, { texture: this.photo }, [w, h]);
     const long = Math.max(this.imageWidth, this.imageHeight);
@@ -140,20 +139,40 @@ export class OverlayRenderer {
     return g;
   }
 
-  /** Draws the photo and, with a frame, its result. Call right after the run that made it (the next run overwrites the buffers). */
-  draw(frame?: OverlayFrame, opts: OverlayOptions = {}): void {
+  /** Slot i: its view uniform and its photo bind group (rebuilt when the photo texture changes). */
+  private slot(i: number): { uniforms: GPUBuffer; group: GPUBindGroup } {
+    while (this.slots.length <= i) {
+      this.slots.push({ uniforms: this.device.createBuffer({ label: `overlay.view${this.slots.length}`, size: VIEW_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST }), group: null });
+    }
+    const slot = this.slots[i];
+    if (!slot.group && this.photoView) {
+      slot.group = this.device.createBindGroup({ layout: this.layouts[0], entries: [
+        { binding: 0, resource: { buffer: slot.uniforms } },
+        { binding: 1, resource: this.photoView },
+        { binding: 2, resource: this.sampler },
+      ] });
+    }
+    return slot as { uniforms: GPUBuffer; group: GPUBindGroup };
+  }
+
+  /**
+   * Draws the photo and, with frames, their results (several heads: one frame each, in one
+   * pass). Call right after the run that made them (the next run overwrites the buffers).
+   */
+  draw(frame?: OverlayFrame | OverlayFrame[], opts: OverlayOptions = {}): void {
     if (!this.photoGroup) throw new Error('setPhoto first');
     const { V, N, F } = this.counts;
-    if (frame) {
-      const r = frame.result, b = frame.batch ?? 0, geo = r.crop;
+    const frames = frame === undefined ? [] : Array.isArray(frame) ? frame : [frame];
+    frames.forEach((f, i) => {
+      const r = f.result, b = f.batch ?? 0, geo = r.crop;
       const s = this.scale;
       this.viewF.set([this.imageWidth, this.imageHeight, geo.padLeft, geo.padTop, geo.box.x, geo.box.y, 1 / geo.k,
         (128 * Math.max(r.scale + 1, 1e-8)) / geo.k, Math.max(2.5, this.canvas.width / 220) / s, 0.3 * geo.box.width, Math.max(2, this.canvas.width / 260) / s]);
       this.viewU.set([N, b * V * 2, b * V * 3, b * N * 2, b * 9], 11);
       this.viewF.set(opts.meshColor ?? [0.45, 0.8, 1.0, 0.45], 16);
       this.viewF.set(opts.landmarkColor ?? [1.0, 0.25, 0.25, 1.0], 20);
-      this.device.queue.writeBuffer(this.uniforms, 0, this.view);
-    }
+      this.device.queue.writeBuffer(this.slot(i).uniforms, 0, this.view);
+    });
     if (!this.depth || this.depth.width !== this.canvas.width || this.depth.height !== this.canvas.height) {
       this.depth?.destroy();
       this.depth = this.device.createTexture({ label: 'overlay.depth', size: [this.canvas.width, this.canvas.height], format: DEPTH_FORMAT, usage: GPUTextureUsage.RENDER_ATTACHMENT });
@@ -163,11 +182,12 @@ export class OverlayRenderer {
       colorAttachments: [{ view: this.context.getCurrentTexture().createView(), loadOp: 'clear', storeOp: 'store', clearValue: [0, 0, 0, 1] }],
       depthStencilAttachment: { view: this.depth.createView(), depthClearValue: 1, depthLoadOp: 'clear', depthStoreOp: 'discard' },
     });
-    pass.setBindGroup(0, this.photoGroup);
+    pass.setBindGroup(0, this.slot(0).group);
     pass.setPipeline(this.pipelines.photo);
     pass.draw(3);
-    if (frame) {
-      pass.setBindGroup(1, this.outputsGroup(frame.graph));
+    for (const [i, f] of frames.entries()) {
+      pass.setBindGroup(0, this.slot(i).group);
+      pass.setBindGroup(1, this.outputsGroup(f.graph));
       if (opts.mesh !== false) {
         pass.setIndexBuffer(this.indices, 'uint32');
         pass.setPipeline(this.pipelines.meshDepth);
@@ -191,7 +211,7 @@ export class OverlayRenderer {
   dispose(): void {
     this.photo?.destroy();
     this.depth?.destroy();
-    this.uniforms.destroy();
+    for (const slot of this.slots) slot.uniforms.destroy();
     this.indices.destroy();
     this.context.unconfigure();
   }

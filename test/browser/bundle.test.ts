@@ -24,7 +24,7 @@ test.before(async () => {
   try { browser = await openBrowser(); } catch (e) { failure = e as Error; return; }
   await browser.page.goto(`${browser.url}/test/browser/blank.html`);
   nodeModel = await Trans3DHead.create(nodePlatform, { weights: `${DIR}/model.pth`, config: config(DIR), device: await gpu() });
-  nodeResult = await nodeModel.run(PHOTO);
+  nodeResult = await nodeModel.run(PHOTO, { box: 'image' });
 });
 test.after(async () => {
   await nodeModel?.dispose();
@@ -48,7 +48,7 @@ async function runInBrowser(source: 'url' | 'file'): Promise<Record<string, numb
     try {
       // Both image paths: the PNG as a Blob (decoded by the library), or an ImageBitmap.
       const blob = await (await fetch(`/${photo}`)).blob();
-      const r = await model.run(source === 'url' ? blob : await createImageBitmap(blob, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' }));
+      const r = await model.run(source === 'url' ? blob : await createImageBitmap(blob, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' }), { box: 'image' });
       const arr = (a: Float32Array) => Array.from(a);
       return {
         landmarks: arr(r.landmarks), landmarksCrop: arr(r.landmarksCrop), params: arr(r.params), rotation: arr(r.rotation),
@@ -125,8 +125,8 @@ test('clear errors: bad weight file, image too large, no WebGPU', async () => {
     out.badWeights = await catchName(() => T.createModel({ weights: new File([new Uint8Array(64).fill(7)], 'broken.safetensors') }));
     const cfg = await (await fetch('/test/fixtures/small/config.json')).json();
     const m = await T.createModel({ weights: '/test/fixtures/small/model.pth', config: cfg });
-    out.tooLarge = await catchName(() => m.run({ data: new Uint8Array(4), width: 100000, height: 1 }));
-    out.notImage = await catchName(() => m.run(new File([new Uint8Array([1, 2, 3])], 'notes.png', { type: 'image/png' })));
+    out.tooLarge = await catchName(() => m.run({ data: new Uint8Array(4), width: 100000, height: 1 }, { box: 'image' }));
+    out.notImage = await catchName(() => m.run(new File([new Uint8Array([1, 2, 3])], 'notes.png', { type: 'image/png' }), { box: 'image' }));
     await m.dispose();
     // A browser without WebGPU: the same code path, navigator.gpu missing.
     const gpu = Object.getOwnPropertyDescriptor(Navigator.prototype, 'gpu')!;

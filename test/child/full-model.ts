@@ -7,7 +7,7 @@ import { Trans3DHead } from '../../src/model/trans3dhead.ts';
 
 const t0 = performance.now();
 const model = await Trans3DHead.create(nodePlatform, {});
-const r = await model.run('test/fixtures/astronaut-head.png');
+const r = await model.run('test/fixtures/astronaut-head.png', { box: 'image' });
 const firstMs = performance.now() - t0;
 writeFileSync(process.argv[2], JSON.stringify({
   adapter: model.ctx.adapter, tuning: model.tuning, firstMs,
