@@ -16,7 +16,7 @@ const maxDist = (a: ArrayLike<number>, b: ArrayLike<number>) => { let m = 0; for
 for (const keep of [['^backbone\\.(conv1|layer1|layer2)\\.', '^params_branch\\.', '^input_proj\\.'], ['^backbone\\.(conv1|layer1|layer2)\\.', '^backbone\\.layer3\\.[01]\\.', '^params_branch\\.', '^input_proj\\.']]) {
   const bytes = compactWeightsToSafetensors(src.sd, src.config, 'int8', { keepF16: keep.map((r) => new RegExp(r)) });
   const m = await Trans3DHead.create(nodePlatform, { weights: bytes, flame, config, device: ctx, warmUp: false });
-  const r = await m.run('test/fixtures/astronaut-head.png');
+  const r = await m.run('test/fixtures/astronaut-head.png', { box: 'image' });
   const pose = exp.get('pose')!.data;
   console.log(keep.join(), (bytes.length / 2 ** 20).toFixed(1), 'MiB', 'lm', maxDist(r.landmarks, exp.get('landmarks')!.data).toFixed(3), 'proj', maxDist(r.projectedVertices, exp.get('projected')!.data).toFixed(2), 'pose', Math.max(...[r.pose.pitch, r.pose.yaw, r.pose.roll].map((v, i) => Math.abs(v - pose[i]!))).toFixed(2), 'gpu MiB', (m.weightBytes / 2 ** 20).toFixed(1));
   await m.dispose();

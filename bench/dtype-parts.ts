@@ -17,7 +17,7 @@ const q = parseWeights(new Uint8Array(readFileSync(`.cache/model-${mode}.safeten
 const variants: Record<string, RegExp> = { backbone: /^backbone\./, input_proj: /^input_proj/, params_branch: /^params_branch\./, landmark_branch: /^landmark_branch\./ };
 const run = async (sd: Map<string, any>) => {
   const m = await Trans3DHead.create(nodePlatform, { weights: weightsToSafetensors(sd, f32.config), flame, config, device: ctx, weightFormat: 'f32', warmUp: false });
-  const r = await m.run('test/fixtures/astronaut-head.png');
+  const r = await m.run('test/fixtures/astronaut-head.png', { box: 'image' });
   await m.dispose();
   return r;
 };

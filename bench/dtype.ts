@@ -43,11 +43,11 @@ for (const f of formats) {
   const model = await Trans3DHead.create(nodePlatform, { weights: files[f], flame, config, device: ctx });
   const build = performance.now() - t0;
   const out: HeadResult[] = [];
-  for (const p of PHOTOS) out.push(await model.run(p));
+  for (const p of PHOTOS) out.push(await model.run(p, { box: 'image' }));
   const img = PHOTOS[0]!;
-  await model.run(img);
+  await model.run(img, { box: 'image' });
   const times: number[] = [];
-  for (let i = 0; i < repeats; i++) { const t = performance.now(); await model.run(img); times.push(performance.now() - t); }
+  for (let i = 0; i < repeats; i++) { const t = performance.now(); await model.run(img, { box: 'image' }); times.push(performance.now() - t); }
   const mib = (b: number) => (b / 2 ** 20).toFixed(1);
   let drift = '—';
   if (f === 'f32') ref = out;

@@ -44,7 +44,7 @@ function maxDist(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 async function run(weights: Uint8Array, weightFormat: WeightFormat): Promise<{ r: HeadResult; gpuMiB: number }> {
   const model = await Trans3DHead.create(nodePlatform, { weights, flame, config: cfg, device: await gpu(), weightFormat, warmUp: false });
-  try { return { r: await model.run(PHOTO), gpuMiB: model.weightBytes / MiB }; } finally { await model.dispose(); }
+  try { return { r: await model.run(PHOTO, { box: 'image' }), gpuMiB: model.weightBytes / MiB }; } finally { await model.dispose(); }
 }
 
 function drift(r: HeadResult) {

@@ -46,7 +46,7 @@ async function visit(): Promise<{ bytes: { loaded: number; total: number }[]; pa
     const bytes: { loaded: number; total: number }[] = [];
     const model = await T.createModel({ weights, config: cfg, onProgress: (stage: string, _f: number, b?: { loaded: number; total: number }) => { if (stage === 'weights' && b) bytes.push(b); } });
     try {
-      const r = await model.run(await (await fetch(`/${photo}`)).blob());
+      const r = await model.run(await (await fetch(`/${photo}`)).blob(), { box: 'image' });
       const cache = await caches.open(T.MODEL_CACHE);
       return { bytes, params: Array.from(r.params as Float32Array), landmarks: Array.from(r.landmarks as Float32Array), cached: !!(await cache.match(new URL(weights, location.href).href)) };
     } finally { await model.dispose(); }
@@ -72,7 +72,7 @@ test('second visit reads the weights from Cache Storage: no download, same bytes
   // The int8 file in the browser gives Node's numbers for the same file (the same WGSL).
   const model = await Trans3DHead.create(nodePlatform, { weights: int8, config: config(DIR), device: await gpu() });
   try {
-    const n = await model.run(PHOTO);
+    const n = await model.run(PHOTO, { box: 'image' });
     assert.ok(maxAbsDiff(first.params, n.params) <= 1e-4, `params ${maxAbsDiff(first.params, n.params)}`);
     assert.ok(maxAbsDiff(first.landmarks, n.landmarks) <= 1e-3, `landmarks ${maxAbsDiff(first.landmarks, n.landmarks)}`);
   } finally { await model.dispose(); }
