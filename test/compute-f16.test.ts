@@ -3,6 +3,7 @@
 // Needs `shader-f16`: on an adapter without it (SwiftShader) this file checks the clear error
 // instead; the lavapipe group (scripts/test.mjs) runs the numerics.
 import { test } from 'uvu';
+import { spawnSync } from 'node:child_process';
 import * as assert from 'uvu/assert';
 import { Graph } from '../src/graph/graph.ts';
 import { tuningFor } from '../src/graph/tuning.ts';
@@ -59,6 +60,10 @@ if (!hasF16) {
     assert.throws(() => tuningFor(ctx, undefined, 'f16'), /shader-f16.*lacks.*compute 'f32'/s);
     assert.throws(() => tuningFor(ctx, undefined, 'f64' as 'f16'), /compute option must be one of f32, f16/);
     await createSmall('f16').then(() => assert.unreachable('created'), (e: Error) => assert.match(e.message, /shader-f16/));
+    // The CLI says the same and exits 1 (the child inherits this group's adapter choice).
+    const r = spawnSync(process.execPath, ['bin/trans3dhead.mjs', 'run', PHOTO, '--box', 'image', '--weights', `${SMALL}/model.pth`, '--nhead', '4', '--compute', 'f16'], { encoding: 'utf8', timeout: 300_000 });
+    assert.is(r.status, 1, r.stderr);
+    assert.match(r.stderr, /compute 'f16' needs the WebGPU feature shader-f16/);
   });
 } else {
   test('small model with f16 compute against PyTorch (f32)', async () => {
