@@ -110,7 +110,7 @@ async function writeEntry(paths: { data: string; record: string }, bytes: Uint8A
 /** undici's errors carry the reason in `cause` (ECONNREFUSED, "other side closed"). */
 function reason(e: unknown): string {
   const err = e as Error & { cause?: { code?: string; message?: string } };
-  const cause = err.cause?.code ?? err.cause?.message;
+  const cause = err.cause?.message || err.cause?.code;
   return cause ? `${err.message}: ${cause}` : err.message;
 }
 
