@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { WeightFileError } from '../src/io/errors.ts';
 import { bindApi } from '../src/model/api.ts';
 import { InputError } from '../src/model/image.ts';
+import { createDetector } from '../src/detect/detector.ts';
 import { parseWeights, weightsToSafetensors } from '../src/model/weights.ts';
 import { nodePlatform } from '../src/platform/node.ts';
 import { cacheDir, clearModelCache, modelCacheDir } from '../src/platform/node-io.ts';
@@ -27,6 +28,7 @@ const DIR = 'test/fixtures/small';
 const w = parseWeights(new Uint8Array(readFileSync(`${DIR}/model.pth`)), 'model.pth', { config: config(DIR) });
 const WEIGHTS = weightsToSafetensors(w.sd, w.config);
 const JUNK = new Uint8Array(4096).fill(7);
+const DETECTOR = new Uint8Array(readFileSync('node_modules/@mediapipe/face_detection/face_detection_short_range.tflite'));
 
 const requests = new Map<string, number>();
 let server: Server;
@@ -41,6 +43,9 @@ test.before(async () => {
       const body = path === '/junk.safetensors' ? JUNK : WEIGHTS;
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length, etag: '"v1"' });
       res.end(body);
+    } else if (path === '/short.tflite') {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': DETECTOR.length });
+      res.end(DETECTOR);
     } else if (path === '/cut.safetensors' || path === '/cut-chunked.safetensors') {
       // Announces the whole file (or sends it chunked, length unknown), sends a third of it, then drops the connection.
       res.writeHead(200, { 'content-type': 'application/octet-stream', ...(path === '/cut.safetensors' ? { 'content-length': WEIGHTS.length } : {}) });
@@ -173,6 +178,12 @@ test('createModel: the second model reads the weights from the cache; a cached f
     assert.is(count('/junk.safetensors'), i, 'downloaded once per attempt: the bad file did not stick');
     assert.equal(entries(), before, 'nothing kept for it');
   }
+});
+
+test('the face detector file from a URL is cached too; cache: false downloads it', async () => {
+  const url = `${base}/short.tflite`;
+  for (const cache of [undefined, undefined, false]) await (await createDetector(nodePlatform, { file: url, cache })).dispose();
+  assert.is(count('/short.tflite'), 2, 'downloaded, then read from the cache, then downloaded (cache: false)');
 });
 
 test('CLI: --no-cache downloads every time and keeps nothing; without it the second run reads the cache', async () => {
