@@ -22,12 +22,12 @@ const USAGE = `trans3dhead: 3D head alignment (Trans3DHead) on WebGPU
                   [--flame-landmarks file]... [--box x,y,w,h|image] [--max-heads N] [--detector short|full]
                   [--detector-file face_detection_*.tflite]
                   [--out result.json] [--overlay out.png]
-                  [--nhead N] [--strip-prefix p] [--adapter A] [--limits L] [--schedule S] [--compute C]
+                  [--nhead N] [--strip-prefix p] [--adapter A] [--limits L] [--schedule S] [--compute C] [--no-cache]
   trans3dhead convert in.pth out.safetensors [--dtype f32|f16|int8 [--keep-f16 regexp|none]...] [--strip-prefix p] [--nhead N]
   trans3dhead convert-flame generic_model.pkl|model.npz out.safetensors [--flame-landmarks file]...
   trans3dhead eval <dataset dir|split.json> [--split val] --weights w.pth [--flame f] [--flame-landmarks file]...
                   [--subsets DIR] [--head-indices head_indices.npy] [--face-indices face.npy]
-                  [--out report.json] [--limit N] [--nhead N] [--adapter A] [--limits L] [--schedule S] [--compute C]
+                  [--out report.json] [--limit N] [--nhead N] [--adapter A] [--limits L] [--schedule S] [--compute C] [--no-cache]
   trans3dhead info [--adapter A] [--limits L]
 
   --adapter auto|gpu|swiftshader|lavapipe   (default: env TRANS3DHEAD_ADAPTER, else auto)
@@ -35,6 +35,9 @@ const USAGE = `trans3dhead: 3D head alignment (Trans3DHead) on WebGPU
   --schedule auto|cpu|gpu                    force the CPU (register) or GPU (tiled) kernels
   --compute f32|f16                          f16: convolutions and linear layers multiply in f16
                                              (adapters with shader-f16; default f32)
+  --no-cache                                 download http(s) model files every time, keep nothing
+                                             (default: kept in $TRANS3DHEAD_CACHE, else
+                                             $XDG_CACHE_HOME/trans3dhead, else ~/.cache/trans3dhead)
 
 Without --box, run finds the faces (BlazeFace, --detector, default short range) and aligns every
 head, largest first (--max-heads N: at most N; --detector-file: the .tflite, default the one in
@@ -50,14 +53,14 @@ class UsageError extends Error {}
 // missing value or a stray argument is a usage error, never silently ignored.
 const str = { type: 'string' } as const;
 const COMMANDS: Record<string, { positionals: boolean; options: NonNullable<ParseArgsConfig['options']> }> = {
-  run: { positionals: true, options: { weights: str, flame: str, 'flame-landmarks': { type: 'string', multiple: true }, box: str, 'max-heads': str, detector: str, 'detector-file': str, out: str, overlay: str, nhead: str, 'strip-prefix': str, adapter: str, limits: str, schedule: str, compute: str } },
+  run: { positionals: true, options: { weights: str, flame: str, 'flame-landmarks': { type: 'string', multiple: true }, box: str, 'max-heads': str, detector: str, 'detector-file': str, out: str, overlay: str, nhead: str, 'strip-prefix': str, adapter: str, limits: str, schedule: str, compute: str, 'no-cache': { type: 'boolean' } } },
   convert: { positionals: true, options: { 'strip-prefix': str, nhead: str, dtype: str, 'keep-f16': { type: 'string', multiple: true } } },
   'convert-flame': { positionals: true, options: { 'flame-landmarks': { type: 'string', multiple: true } } },
-  eval: { positionals: true, options: { split: str, weights: str, flame: str, 'flame-landmarks': { type: 'string', multiple: true }, subsets: str, 'head-indices': str, 'face-indices': str, out: str, limit: str, nhead: str, 'strip-prefix': str, adapter: str, limits: str, schedule: str, compute: str } },
+  eval: { positionals: true, options: { split: str, weights: str, flame: str, 'flame-landmarks': { type: 'string', multiple: true }, subsets: str, 'head-indices': str, 'face-indices': str, out: str, limit: str, nhead: str, 'strip-prefix': str, adapter: str, limits: str, schedule: str, compute: str, 'no-cache': { type: 'boolean' } } },
   info: { positionals: false, options: { adapter: str, limits: str } },
 };
 
-interface Args { pos: string[]; one: (k: string) => string | undefined; many: (k: string) => string[] | undefined }
+interface Args { pos: string[]; one: (k: string) => string | undefined; many: (k: string) => string[] | undefined; flag: (k: string) => boolean }
 
 function parse(cmd: string, argv: string[]): Args & { help: boolean } {
   const spec = COMMANDS[cmd];
@@ -71,6 +74,7 @@ function parse(cmd: string, argv: string[]): Args & { help: boolean } {
     pos: positionals, help: values.help === true,
     one: (k) => values[k] as string | undefined,
     many: (k) => values[k] as string[] | undefined,
+    flag: (k) => values[k] === true,
   };
 }
 
@@ -110,7 +114,7 @@ function deviceChoice(one: Args['one']): { adapter?: AdapterChoice; limits?: Lim
   return { adapter: choice('--adapter', one('adapter'), ADAPTER_CHOICES), limits: choice('--limits', one('limits'), LIMITS_MODES) };
 }
 
-async function run({ pos, one, many }: Args): Promise<void> {
+async function run({ pos, one, many, flag }: Args): Promise<void> {
   if (pos.length === 0) throw new UsageError('run: give at least one image');
   const box = parseBox(one('box'));
   const mh = one('max-heads');
@@ -123,7 +127,7 @@ async function run({ pos, one, many }: Args): Promise<void> {
   const model = await Trans3DHead.create(nodePlatform, {
     weights: one('weights'), flame: one('flame'), flameLandmarks: many('flame-landmarks'),
     stripPrefix: one('strip-prefix'), config: parseNhead(one('nhead')), ...deviceChoice(one),
-    schedule: choice('--schedule', one('schedule'), SCHEDULE_CHOICES), compute: choice('--compute', one('compute'), COMPUTE_CHOICES), detector, detectorFile: one('detector-file'),
+    schedule: choice('--schedule', one('schedule'), SCHEDULE_CHOICES), compute: choice('--compute', one('compute'), COMPUTE_CHOICES), detector, detectorFile: one('detector-file'), cache: !flag('no-cache'),
   });
   try {
     if (model.synthetic.weights || model.synthetic.flame) {
@@ -193,7 +197,7 @@ async function convertFlame({ pos, many }: Args): Promise<void> {
   process.stdout.write(`wrote ${pos[1]}: V=${flame.V} F=${flame.F} components=${flame.nShapedirs}${flame.lmkFacesIdx ? ', 68 landmarks' : ''}${flame.dynLmkFacesIdx ? ` (contour by yaw: ${flame.dynLmkFacesIdx.length / 17} bins)` : ''}${flame.synthetic ? ' (synthetic)' : ''}\n`);
 }
 
-async function evalCommand({ pos, one, many }: Args): Promise<void> {
+async function evalCommand({ pos, one, many, flag }: Args): Promise<void> {
   if (pos.length !== 1) throw new UsageError('eval: give one dataset folder (holding DAD-3DHeadsDataset/) or a split\'s <split>.json');
   const limit = one('limit');
   if (limit !== undefined && (!/^\d+$/.test(limit) || Number(limit) < 1)) throw new UsageError(`--limit ${limit}: expected a positive integer`);
@@ -203,7 +207,7 @@ async function evalCommand({ pos, one, many }: Args): Promise<void> {
   const model = await Trans3DHead.create(nodePlatform, {
     weights: one('weights'), flame: one('flame'), flameLandmarks: many('flame-landmarks'),
     stripPrefix: one('strip-prefix'), config: parseNhead(one('nhead')), ...deviceChoice(one),
-    schedule: choice('--schedule', one('schedule'), SCHEDULE_CHOICES), compute: choice('--compute', one('compute'), COMPUTE_CHOICES),
+    schedule: choice('--schedule', one('schedule'), SCHEDULE_CHOICES), compute: choice('--compute', one('compute'), COMPUTE_CHOICES), cache: !flag('no-cache'),
   });
   try {
     if (model.synthetic.flame) process.stderr.write('trans3dhead: note: no --flame: using the synthetic FLAME (right only for synthetic data made with it).\n');

@@ -5,11 +5,12 @@
 import { CompiledGraph, WeightCache } from '../graph/compile.ts';
 import { Graph, type HostData, type Tuning } from '../graph/graph.ts';
 import { tuningFor, type ScheduleChoice } from '../graph/tuning.ts';
-import { fail, WeightFileError } from '../io/errors.ts';
+import { fail } from '../io/errors.ts';
 import { letterboxImage } from '../kernels/letterbox.ts';
 import { wordsPerImage } from '../kernels/preprocess.ts';
 import { InputError, isRawImage, toPixels, type Pixels } from '../model/image.ts';
 import type { AdapterChoice, BytesSource, GpuContext, Platform, RawImage } from '../platform/types.ts';
+import { loadModelFile } from '../platform/load-file.ts';
 import { letterbox, type Letterbox } from './letterbox.ts';
 import { BLAZEFACE, decodeFaces, type FaceModel } from './postprocess.ts';
 import { readTflite } from './tflite.ts';
@@ -29,6 +30,8 @@ export interface DetectorOptions {
   model?: FaceModel;
   /** The .tflite (path, URL or bytes). Node default: the file from @mediapipe/face_detection; browsers must pass it. */
   file?: BytesSource;
+  /** Keep a `file` downloaded from an http(s) URL in the download cache and read it from there (default true). */
+  cache?: boolean;
   /** Keep detections scoring at least this (default MediaPipe's: 0.5 short, 0.6 full). */
   minScore?: number;
   device?: GpuContext;
@@ -93,13 +96,7 @@ export class BlazeFaceDetector implements FaceDetector {
     if (!(model in MODEL_FILES)) throw new InputError(`unknown face detector model ${JSON.stringify(model)}: use 'short' or 'full'`);
     if (opts.minScore !== undefined && !(opts.minScore >= 0 && opts.minScore <= 1)) throw new InputError(`minScore must be in 0..1, got ${opts.minScore}`);
     const src = opts.file ?? defaultFile(platform, model);
-    let loaded: { bytes: Uint8Array; name: string };
-    try {
-      loaded = await platform.loadBytes(src);
-    } catch (e) {
-      throw new WeightFileError(typeof src === 'string' || src instanceof URL ? String(src) : '<memory>', `cannot load the face detector file (${(e as Error).message})`);
-    }
-    const packed = packTflite(readTflite(loaded.bytes, loaded.name));
+    const packed = await loadModelFile(platform, { src, what: 'face detector' }, (bytes, name) => packTflite(readTflite(bytes, name)), opts.cache);
     const ctx = opts.device ?? await platform.getDevice({ adapter: opts.adapter });
     return new BlazeFaceDetector(platform, ctx, model, packed, tuningFor(ctx, opts.schedule), opts.minScore);
   }

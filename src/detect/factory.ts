@@ -10,7 +10,7 @@ export const DETECTOR_KINDS: readonly DetectorKind[] = ['short', 'full'];
 /** What CreateModelOptions.detector accepts: a BlazeFace model, your own detector, or none. */
 export type DetectorChoice = DetectorKind | FaceDetector | false;
 
-export type DetectorFactory = (kind: DetectorKind, platform: Platform, ctx: GpuContext, file?: BytesSource) => Promise<FaceDetector>;
+export type DetectorFactory = (kind: DetectorKind, platform: Platform, ctx: GpuContext, file?: BytesSource, cache?: boolean) => Promise<FaceDetector>;
 
 let factory: DetectorFactory | null = null;
 
@@ -18,9 +18,9 @@ let factory: DetectorFactory | null = null;
 export function setDetectorFactory(f: DetectorFactory | null): void { factory = f; }
 
 /** Makes the named detector on the model's device. */
-export async function makeDetector(kind: DetectorKind, platform: Platform, ctx: GpuContext, file?: BytesSource): Promise<FaceDetector> {
-  if (!factory) return createDetector(platform, { model: kind, file, device: ctx });
-  return factory(kind, platform, ctx, file);
+export async function makeDetector(kind: DetectorKind, platform: Platform, ctx: GpuContext, file?: BytesSource, cache?: boolean): Promise<FaceDetector> {
+  if (!factory) return createDetector(platform, { model: kind, file, device: ctx, cache });
+  return factory(kind, platform, ctx, file, cache);
 }
 
 export function isFaceDetector(x: unknown): x is FaceDetector {

@@ -12,6 +12,7 @@ import { WEIGHT_FORMATS, type WeightFormat } from '../kernels/weights.ts';
 import { cropGeometry, cropToImage, preprocessParams, PREPROCESS_PARAMS, wordsPerImage, type Box, type CropGeometry } from '../kernels/preprocess.ts';
 import type { AdapterChoice, BytesSource, GpuContext, LimitsMode, Platform, RawImage } from '../platform/types.ts';
 import { describeAdapter } from '../platform/types.ts';
+import { loadModelFile, loadModelFiles } from '../platform/load-file.ts';
 import { DEFAULT_CONFIG, type Trans3DHeadConfig } from './config.ts';
 import { defaultWeights } from './default-weights.ts';
 import { buildNetwork, packNetwork, type NetworkWeights } from './network.ts';
@@ -64,7 +65,7 @@ export interface CreateModelOptions {
   weightFormat?: WeightFormat;
   /**
    * Progress while loading: stage name and 0..1; while a file loads ('weights', 'flame'), also
-   * the bytes loaded and the total (the browser reads URLs it loaded before from Cache Storage).
+   * the bytes loaded and the total (a URL read from the download cache reports its size once).
    */
   onProgress?: (stage: string, fraction: number, bytes?: { loaded: number; total: number }) => void;
   /**
@@ -76,6 +77,13 @@ export interface CreateModelOptions {
   detector?: DetectorChoice;
   /** The BlazeFace .tflite (path, URL or bytes). Node default: the file of the npm package @mediapipe/face_detection; browsers must pass its URL. */
   detectorFile?: BytesSource;
+  /**
+   * Keep model files (weights, FLAME, detector file) downloaded from http(s) URLs and read them
+   * from there on the next load (default true). Browsers: Cache Storage; Node: files under
+   * $TRANS3DHEAD_CACHE, else $XDG_CACHE_HOME/trans3dhead, else ~/.cache/trans3dhead.
+   * false: download every time and keep nothing. clearModelCache() empties it.
+   */
+  cache?: boolean;
 }
 
 export interface Poses { global?: number[]; neck?: number[]; leftEye?: number[]; rightEye?: number[] }
@@ -191,17 +199,17 @@ export class Trans3DHead {
     let w: LoadedWeights;
     if (opts.weights === undefined) w = await defaultModelWeights(platform, opts.config);
     else {
-      const { bytes, name } = await loadModelFile(platform, opts.weights, 'weights', (a, b) => progress('weights', b ? a / b : 0, { loaded: a, total: b }));
-      w = parseWeights(bytes, name, { config: opts.config, stripPrefix: opts.stripPrefix });
+      w = await loadModelFile(platform, { src: opts.weights, what: 'weights', onProgress: (a, b) => progress('weights', b ? a / b : 0, { loaded: a, total: b }) },
+        (bytes, name) => parseWeights(bytes, name, { config: opts.config, stripPrefix: opts.stripPrefix }), opts.cache);
     }
     progress('flame', 0);
     let flame: FlameArrays, flameFile = 'the synthetic FLAME';
     if (opts.flame === undefined) flame = syntheticFlame(0);
     else {
-      const { bytes, name } = await loadModelFile(platform, opts.flame, 'FLAME', (a, b) => progress('flame', b ? a / b : 0, { loaded: a, total: b }));
-      const landmarks = await Promise.all((opts.flameLandmarks ?? []).map((s) => loadModelFile(platform, s, 'FLAME landmark embedding')));
-      flame = readFlame(bytes, name, { landmarks: landmarks.map((l) => ({ bytes: l.bytes, file: l.name })) });
-      flameFile = name;
+      const files = [{ src: opts.flame, what: 'FLAME', onProgress: (a: number, b: number) => progress('flame', b ? a / b : 0, { loaded: a, total: b }) },
+        ...(opts.flameLandmarks ?? []).map((src) => ({ src, what: 'FLAME landmark embedding' }))];
+      ({ flame, flameFile } = await loadModelFiles(platform, files, ([f, ...landmarks]) =>
+        ({ flame: readFlame(f.bytes, f.name, { landmarks: landmarks.map((l) => ({ bytes: l.bytes, file: l.name })) }), flameFile: f.name }), opts.cache));
     }
     checkFlame(flame, flameFile, w);
     progress('device', 0);
@@ -213,6 +221,7 @@ export class Trans3DHead {
     const model = new Trans3DHead(platform, ctx, w.config, weights, flame, { weights: w.synthetic, flame: flame.synthetic }, tuningFor(ctx, opts.schedule, opts.compute));
     model.detectorChoice = det ?? 'short';
     model.detectorFile = opts.detectorFile;
+    model.detectorCache = opts.cache;
     if (opts.warmUp ?? true) {
       progress('pipelines', 0);
       const t0 = performance.now();
@@ -283,6 +292,7 @@ export class Trans3DHead {
 
   private detectorChoice: DetectorChoice = 'short';
   private detectorFile: BytesSource | undefined;
+  private detectorCache: boolean | undefined;
   private detectorMade: Promise<FaceDetector> | null = null;
 
   /** The face detector, made on first need (the BlazeFace graph compiles then). */
@@ -291,7 +301,7 @@ export class Trans3DHead {
     if (d === false) return Promise.reject(new InputError('this model was created with detector: false: pass a head box (run(image, { box })), or box: \'image\' to use the whole image'));
     if (typeof d === 'object') return Promise.resolve(d);
     if (!this.detectorMade) {
-      const p = makeDetector(d, this.platform, this.ctx, this.detectorFile);
+      const p = makeDetector(d, this.platform, this.ctx, this.detectorFile, this.detectorCache);
       this.detectorMade = p;
       p.catch(() => { if (this.detectorMade === p) this.detectorMade = null; });
     }
@@ -601,15 +611,6 @@ function writePoses(dst: Float32Array, b: number, p: Poses | undefined): void {
     dst.set(v, b * 12 + at);
   };
   put(p.global, 0, 'global'); put(p.neck, 3, 'neck'); put(p.leftEye, 6, 'leftEye'); put(p.rightEye, 9, 'rightEye');
-}
-
-/** A weights/FLAME file that cannot be read is a WeightFileError, like one that cannot be parsed. */
-async function loadModelFile(platform: Platform, src: BytesSource, what: string, onProgress?: (loaded: number, total: number) => void) {
-  try {
-    return await platform.loadBytes(src, onProgress);
-  } catch (e) {
-    throw new WeightFileError(typeof src === 'string' || src instanceof URL ? String(src) : '<memory>', `cannot load the ${what} file (${(e as Error).message})`);
-  }
 }
 
 /** The FLAME must fit the weights: a mismatch is the FLAME file's error, named after it. */

@@ -1,6 +1,6 @@
 // The browser side of the platform split: navigator.gpu.
 import { InputError } from '../model/image.ts';
-import { toBytes, type BytesSource, type Platform, type RawImage } from './types.ts';
+import { toBytes, type BytesSource, type LoadedBytes, type LoadOptions, type Platform, type RawImage } from './types.ts';
 import { adapterReport, deviceDescriptor, LIMITS_MODES, NoAdapterError, pickOption, sharedDevice, type DeviceOptions, type GpuContext } from './types.ts';
 
 export async function createDevice(opts: DeviceOptions = {}): Promise<GpuContext & { release(): void }> {
@@ -40,15 +40,15 @@ async function openCache(): Promise<Cache | null> {
 /**
  * Fetches a URL with progress in bytes (or passes bytes / a File through). A URL's response is
  * kept in Cache Storage (as transformers.js does), keyed by its absolute URL: the next load,
- * in this visit or a later one, reads it from there and downloads nothing. A changed file
- * needs a new URL (or clearModelCache()).
+ * in this visit or a later one, reads it from there and downloads nothing (opts.cache false:
+ * neither read nor kept). A changed file needs a new URL (or clearModelCache()).
  */
-async function loadBytes(src: BytesSource | Blob, onProgress?: (loaded: number, total: number) => void): Promise<{ bytes: Uint8Array; name: string }> {
+async function loadBytes(src: BytesSource | Blob, onProgress?: (loaded: number, total: number) => void, opts: LoadOptions = {}): Promise<LoadedBytes> {
   if (typeof Blob !== 'undefined' && src instanceof Blob) return { bytes: new Uint8Array(await src.arrayBuffer()), name: (src as File).name ?? '<file>' };
   if (typeof src !== 'string' && !(src instanceof URL)) return { bytes: toBytes(src as ArrayBuffer), name: '<memory>' };
   const url = String(src);
   const key = new URL(url, globalThis.location?.href).href;
-  const cache = await openCache();
+  const cache = opts.cache === false ? null : await openCache();
   const hit = await cache?.match(key).catch(() => undefined);
   const r = hit ?? await fetch(url);
   if (!r.ok || !r.body) throw new InputError(`cannot download ${url}: HTTP ${r.status}`);
@@ -66,11 +66,11 @@ async function loadBytes(src: BytesSource | Blob, onProgress?: (loaded: number, 
   const bytes = new Uint8Array(loaded);
   let o = 0;
   for (const c of chunks) { bytes.set(c, o); o += c.length; }
-  if (!hit && cache) {
-    // Stored with its length so a cached load reports a total too. A full quota only costs the cache.
-    await cache.put(key, new Response(bytes, { headers: { 'content-type': 'application/octet-stream', 'content-length': String(loaded) } })).catch(() => {});
-  }
-  return { bytes, name: url };
+  const drop = async () => { await cache?.delete(key).catch(() => {}); };
+  if (hit) return { bytes, name: url, cached: { hit: true, drop } };
+  // Stored with its length so a cached load reports a total too. A full quota only costs the cache.
+  const stored = cache && await cache.put(key, new Response(bytes, { headers: { 'content-type': 'application/octet-stream', 'content-length': String(loaded) } })).then(() => true, () => false);
+  return stored ? { bytes, name: url, cached: { hit: false, drop } } : { bytes, name: url };
 }
 
 /** Encoded bytes -> bitmap without colour management: the pixels Node's PNG/JPEG decoders give. */

@@ -129,6 +129,22 @@ export class NoAdapterError extends Error {
 /** Weight/FLAME sources: a path or URL, the bytes themselves, or a Blob/File (a browser's file picker). */
 export type BytesSource = string | URL | ArrayBuffer | ArrayBufferView | Blob;
 
+export interface LoadOptions {
+  /** Read and keep http(s) URLs in the download cache (default true); false: download, keep nothing. */
+  cache?: boolean;
+}
+
+/** What loadBytes gives: the bytes and a name for messages. */
+export interface LoadedBytes {
+  bytes: Uint8Array;
+  name: string;
+  /**
+   * Set when the bytes are in the download cache: `hit` when they were read from it (false: just
+   * downloaded and stored). drop() removes the entry, for a file that then fails validation.
+   */
+  cached?: { hit: boolean; drop(): Promise<void> };
+}
+
 /** Pixels every platform can hand to the model: RGBA8 or RGB8 rows, top-down. */
 export interface RawImage {
   data: Uint8Array | Uint8ClampedArray | Float32Array | number[];
@@ -142,11 +158,14 @@ export interface RawImage {
 export interface Platform {
   name: 'node' | 'browser';
   getDevice(opts?: DeviceOptions): Promise<GpuContext>;
-  /** Reads a path/URL (or passes bytes through); `name` is used in error messages. */
-  loadBytes(src: BytesSource, onProgress?: (loaded: number, total: number) => void): Promise<{ bytes: Uint8Array; name: string }>;
+  /**
+   * Reads a path/URL (or passes bytes through); `name` is used in error messages. An http(s) URL
+   * goes through the platform's download cache unless opts.cache is false.
+   */
+  loadBytes(src: BytesSource, onProgress?: (loaded: number, total: number) => void, opts?: LoadOptions): Promise<LoadedBytes>;
   /** Platform image inputs (Node: path, PNG/JPEG bytes; browser: ImageBitmap, canvas, ...) -> pixels. */
   decodeImage(input: unknown): Promise<RawImage>;
-  /** A small persistent cache for generated files (Node: ~/.cache/trans3dhead), if any. */
+  /** A small persistent cache for generated files (Node: the cache folder, see node-io.ts), if any. */
   cache?: { read(name: string): Promise<Uint8Array | null>; write(name: string, bytes: Uint8Array): Promise<void> };
 }
 

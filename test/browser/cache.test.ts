@@ -81,6 +81,14 @@ test('second visit reads the weights from Cache Storage: no download, same bytes
   await page().reload();
   await visit();
   assert.is(downloads, 2, 'after clearModelCache the file is downloaded again');
+
+  // cache: false (the option Node shares) downloads although the file is cached.
+  await page().evaluate(async ({ weights, dir }) => {
+    const T = await import('/dist/browser/trans3dhead.js' as string);
+    const cfg = await (await fetch(`/${dir}/config.json`)).json();
+    await (await T.createModel({ weights, config: cfg, cache: false, warmUp: false })).dispose();
+  }, { weights: WEIGHTS, dir: DIR });
+  assert.is(downloads, 3, 'cache: false downloads');
 });
 
 test.run();
