@@ -2,6 +2,7 @@
 // and checked once (tflite.ts, tflite-graph.ts), one compiled graph per image size (letterbox +
 // [-1, 1] normalisation on the GPU, the model, raw outputs read back), then MediaPipe's
 // post-processing (postprocess.ts). Per frame only the pixels are uploaded.
+import { GraphCache } from '../graph/cache.ts';
 import { CompiledGraph, WeightCache } from '../graph/compile.ts';
 import { Graph, type HostData, type Tuning } from '../graph/graph.ts';
 import { tuningFor, type ScheduleChoice } from '../graph/tuning.ts';
@@ -66,7 +67,7 @@ function outputRoles(p: PackedTflite): { regressors: string; scores: string; n: 
 }
 
 export class BlazeFaceDetector implements FaceDetector {
-  private graphs = new Map<string, Promise<Built>>();
+  private readonly graphs = new GraphCache<Built>(MAX_CACHED_GRAPHS);
   private readonly weightCache: WeightCache;
   private readonly roles: { regressors: string; scores: string; n: number };
   private disposed = false;
@@ -106,22 +107,7 @@ export class BlazeFaceDetector implements FaceDetector {
 
   /** The graph for images of this size (built once; a small LRU cache). */
   private graphFor(width: number, height: number, channels: 3 | 4): Promise<Built> {
-    const key = `${width}x${height}x${channels}`;
-    let p = this.graphs.get(key);
-    if (p) {
-      this.graphs.delete(key);
-      this.graphs.set(key, p);
-      return p;
-    }
-    p = this.build(width, height, channels);
-    p.catch(() => this.graphs.delete(key));
-    this.graphs.set(key, p);
-    if (this.graphs.size > MAX_CACHED_GRAPHS) {
-      const [oldKey, old] = this.graphs.entries().next().value as [string, Promise<Built>];
-      this.graphs.delete(oldKey);
-      old.then((b) => b.cg.dispose(), () => {});
-    }
-    return p;
+    return this.graphs.get(`${width}x${height}x${channels}`, () => this.build(width, height, channels));
   }
 
   private async build(width: number, height: number, channels: 3 | 4): Promise<Built> {
@@ -165,9 +151,7 @@ export class BlazeFaceDetector implements FaceDetector {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    const graphs = [...this.graphs.values()];
-    this.graphs.clear();
-    for (const p of graphs) await (await p.catch(() => null))?.cg.dispose();
+    await this.graphs.clear();
     this.weightCache.dispose();
   }
 }
