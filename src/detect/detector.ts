@@ -50,6 +50,13 @@ export interface RawDetections {
 
 interface Built { cg: CompiledGraph; words: number; geo: Letterbox }
 
+/** The names of the model and file options in the API the caller used, for error hints. */
+export interface DetectorOptionNames { model: string; file: string }
+/** createDetector's own options. */
+const DETECTOR_OPTIONS: DetectorOptionNames = { model: 'model', file: 'file' };
+/** createModel's, which makes its detector through detect/factory.ts. */
+export const MODEL_DETECTOR_OPTIONS: DetectorOptionNames = { model: 'detector', file: 'detectorFile' };
+
 const MAX_CACHED_GRAPHS = 4;
 
 /** The model's outputs by role: regressors [1, N, 16] and classificators [1, N, 1]. */
@@ -75,7 +82,7 @@ export class BlazeFaceDetector implements FaceDetector {
   readonly inputSize: number;
 
   private constructor(readonly platform: Platform, readonly ctx: GpuContext, readonly model: FaceModel, private readonly packed: PackedTflite,
-    readonly tuning: Tuning, readonly minScore: number | undefined) {
+    readonly tuning: Tuning, readonly minScore: number | undefined, names: DetectorOptionNames) {
     this.weightCache = new WeightCache(ctx.device);
     this.roles = outputRoles(packed);
     const [, H, W, C] = packed.inputShape;
@@ -83,17 +90,18 @@ export class BlazeFaceDetector implements FaceDetector {
     if (H !== W || H !== spec.inputSize || C !== 3 || this.roles.n !== spec.numBoxes) {
       fail(packed.model.file, `this is not the ${model} range BlazeFace model`, {
         expected: `input [1, ${spec.inputSize}, ${spec.inputSize}, 3] and ${spec.numBoxes} anchors`, found: `input [${packed.inputShape.join(', ')}] and ${this.roles.n} anchors`,
-        hint: `pass model: '${model === 'short' ? 'full' : 'short'}' or the ${MODEL_FILES[model]} file`,
+        hint: `pass { ${names.model}: '${model === 'short' ? 'full' : 'short'}' } to use this file, or { ${names.file}: <${MODEL_FILES[model]}> } for the ${model} range model`,
       });
     }
     this.inputSize = H;
   }
 
-  static async create(platform: Platform, opts: DetectorOptions = {}): Promise<BlazeFaceDetector> {
+  /** `names`: the option names the caller used (createDetector's, or createModel's), for the hints. */
+  static async create(platform: Platform, opts: DetectorOptions = {}, names = DETECTOR_OPTIONS): Promise<BlazeFaceDetector> {
     const model = opts.model ?? 'short';
     if (!(model in MODEL_FILES)) throw new InputError(`unknown face detector model ${JSON.stringify(model)}: use 'short' or 'full'`);
     if (opts.minScore !== undefined && !(opts.minScore >= 0 && opts.minScore <= 1)) throw new InputError(`minScore must be in 0..1, got ${opts.minScore}`);
-    const src = opts.file ?? defaultFile(platform, model);
+    const src = opts.file ?? defaultFile(platform, model, names);
     let loaded: { bytes: Uint8Array; name: string };
     try {
       loaded = await platform.loadBytes(src);
@@ -102,7 +110,7 @@ export class BlazeFaceDetector implements FaceDetector {
     }
     const packed = packTflite(readTflite(loaded.bytes, loaded.name));
     const ctx = opts.device ?? await platform.getDevice({ adapter: opts.adapter });
-    return new BlazeFaceDetector(platform, ctx, model, packed, tuningFor(ctx, opts.schedule), opts.minScore);
+    return new BlazeFaceDetector(platform, ctx, model, packed, tuningFor(ctx, opts.schedule), opts.minScore, names);
   }
 
   /** The graph for images of this size (built once; a small LRU cache). */
@@ -157,15 +165,15 @@ export class BlazeFaceDetector implements FaceDetector {
 }
 
 /** Node: the file shipped in @mediapipe/face_detection, resolved from this module. */
-function defaultFile(platform: Platform, model: FaceModel): string {
+function defaultFile(platform: Platform, model: FaceModel, names: DetectorOptionNames): string {
   const file = MODEL_FILES[model];
   if (platform.name === 'node') {
     try {
       return import.meta.resolve(`@mediapipe/face_detection/${file}`);
     } catch { /* not installed: below */ }
-    throw new InputError(`no face detector file given and @mediapipe/face_detection is not installed: run \`npm install @mediapipe/face_detection\` or pass { file: '.../${file}' }`);
+    throw new InputError(`no face detector file given and @mediapipe/face_detection is not installed: run \`npm install @mediapipe/face_detection\` or pass { ${names.file}: '.../${file}' }`);
   }
-  throw new InputError(`in browsers pass the face detector file: { file: URL of ${file} } (e.g. from https://cdn.jsdelivr.net/npm/@mediapipe/face_detection/${file})`);
+  throw new InputError(`in browsers pass the face detector file: { ${names.file}: URL of ${file} } (e.g. from https://cdn.jsdelivr.net/npm/@mediapipe/face_detection/${file})`);
 }
 
 /** createDetector(platform, { model: 'short' | 'full', file? }). */
