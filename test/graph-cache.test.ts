@@ -5,12 +5,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GraphCache } from '../src/graph/cache.ts';
 
-interface Fake { key: string; cg: { disposed: number; dispose(): void } }
+interface Fake { key: string; cg: { disposed: number; dispose(): void; readonly isDisposed: boolean } }
 function maker() {
   const built: string[] = [];
   const make = (key: string) => async (): Promise<Fake> => {
     built.push(key);
-    const cg = { disposed: 0, dispose() { cg.disposed++; } };
+    const cg = { disposed: 0, dispose() { cg.disposed++; }, get isDisposed() { return cg.disposed > 0; } };
     return { key, cg };
   };
   return { built, make };
@@ -20,7 +20,7 @@ const settle = () => new Promise((r) => setTimeout(r, 0));
 test('graph cache: one build per key, shared while in flight', async () => {
   const { built, make } = maker();
   const c = new GraphCache<Fake>(4);
-  const [a, b] = [c.get('a', make('a')), c.get('a', make('a'))];
+  const [a, b] = await Promise.all([c.get('a', make('a')), c.get('a', make('a'))]);
   assert.is(a, b);
   assert.is((await c.get('a', make('a'))).key, 'a');
   assert.equal(built, ['a']);
@@ -65,6 +65,19 @@ test('graph cache: a failed build is forgotten and retried; it leaves a newer bu
   await settle();
   assert.is(c2.size, 0);
   assert.is((await c2.get('x', make('x'))).key, 'x');
+});
+
+test('graph cache: a graph its owner disposed is built again, once for concurrent callers', async () => {
+  const { built, make } = maker();
+  const c = new GraphCache<Fake>(4);
+  const a = await c.get('a', make('a'));
+  a.cg.dispose();
+  const [b, b2] = await Promise.all([c.get('a', make('a')), c.get('a', make('a'))]);
+  assert.is.not(b, a);
+  assert.is(b, b2);
+  assert.is(b.cg.disposed, 0);
+  assert.equal(built, ['a', 'a']);
+  assert.is(c.size, 1);
 });
 
 test.run();

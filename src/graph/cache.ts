@@ -1,10 +1,11 @@
 // The small LRU of compiled graphs by input size that the model (model/trans3dhead.ts) and the
 // face detector (detect/detector.ts) keep: a graph is built once per key and reused; a build in
 // flight is shared by its callers; a failed build is forgotten (the next call retries); the least
-// recently used graph past `max` is disposed once its build settles.
+// recently used graph past `max` is disposed once its build settles. A graph its owner disposed
+// (the model's prepare() hands graphs out; the GPU check frees each batch's) is built again.
 
 /** What the cache holds: anything that owns a compiled graph. */
-export interface HasGraph { cg: { dispose(): unknown } }
+export interface HasGraph { cg: { dispose(): unknown; readonly isDisposed?: boolean } }
 
 export class GraphCache<T extends HasGraph> {
   private readonly entries = new Map<string, Promise<T>>();
@@ -17,7 +18,11 @@ export class GraphCache<T extends HasGraph> {
     if (have) {
       this.entries.delete(key); // LRU: move to the end
       this.entries.set(key, have);
-      return have;
+      return have.then((b) => {
+        if (!b.cg.isDisposed) return b;
+        if (this.entries.get(key) === have) this.entries.delete(key);
+        return this.get(key, build);
+      });
     }
     const made = build();
     // Only this build's own entry: after an eviction the key may hold a newer build.
