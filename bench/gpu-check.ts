@@ -15,19 +15,15 @@
 //   --variants / --no-variants  batch 1 with f16 and int8 weights and, with shader-f16, f16
 //                            compute (default: on a GPU only; issue 16's speed and drift)
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { nodePlatform, getDevice, releaseDevice } from '../src/platform/node.ts';
 import { describeAdapter } from '../src/platform/types.ts';
 import { Trans3DHead, type HeadResult } from '../src/model/trans3dhead.ts';
-import { DEFAULT_CONFIG } from '../src/model/config.ts';
-import { defaultWeights, DEFAULT_WEIGHTS_SEED } from '../src/model/default-weights.ts';
-import { weightsToSafetensors } from '../src/model/weights.ts';
 import type { NodeTiming } from '../src/graph/compile.ts';
 import { compare, summarise, TOLERANCES, VERTEX_STRIDE, type Summary } from './gpu-check-compare.ts';
-import type { StateDict } from '../src/io/tensor.ts';
+import { DEFAULT_WEIGHTS_SEED, runWhole, SAMPLE_IMAGE, seededModel } from './seeded-model.ts';
 
 const { values: opt } = parseArgs({
   options: {
@@ -40,7 +36,7 @@ const { values: opt } = parseArgs({
     'test-files': { type: 'string' },
     'test-timeout': { type: 'string' },
     out: { type: 'string' },
-    image: { type: 'string', default: 'test/fixtures/astronaut-head.png' },
+    image: { type: 'string', default: SAMPLE_IMAGE },
     variants: { type: 'boolean' },
     'no-variants': { type: 'boolean' },
   },
@@ -57,12 +53,6 @@ const t0 = performance.now();
 const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(p * (s.length - 1) + 0.5))]; };
 const elapsed = () => ((performance.now() - t0) / 1000).toFixed(0).padStart(4) + ' s';
 const log = (s: string) => console.log(`[${elapsed()}] ${s}`);
-
-function weightsDigest(sd: StateDict): string {
-  const h = createHash('sha256');
-  for (const k of [...sd.keys()].sort()) { const t = sd.get(k)!; h.update(k); h.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)); }
-  return h.digest('hex');
-}
 
 // ---- 1. The adapter ----
 log('GPU check: adapter');
@@ -134,17 +124,12 @@ if (opt.tests) {
 
 // ---- 3. The full model on seeded weights, against the CPU adapter's outputs ----
 log(`full model: built-in default weights (seed ${DEFAULT_WEIGHTS_SEED}, untrained), synthetic FLAME`);
-const sd = defaultWeights(DEFAULT_CONFIG);
-const weightsSha256 = weightsDigest(sd);
-// From bytes, not the on-disk cache: the weights are the seed's, whatever an old cache holds.
-const weightBytes = weightsToSafetensors(sd, DEFAULT_CONFIG, { synthetic: 'true' });
-const model = await Trans3DHead.create(nodePlatform, { weights: weightBytes, device: ctx });
-sd.clear();
+const { model, weightsSha256, weights: weightBytes } = await seededModel(ctx);
 const image = await nodePlatform.decodeImage(opt.image);
 log(`weights sha256 ${weightsSha256.slice(0, 16)}...; image ${opt.image} ${image.width}x${image.height}`);
 
 if (opt['write-expected']) {
-  const [r] = await model.runBatch([image]);
+  const r = await runWhole(model, image);
   const expected = { image: opt.image, weightsSeed: DEFAULT_WEIGHTS_SEED, weightsSha256, vertexStride: VERTEX_STRIDE, adapter: describeAdapter(report), date: new Date().toISOString(), ...summarise(r) };
   writeFileSync(opt['write-expected'], JSON.stringify(expected));
   log(`wrote ${opt['write-expected']} (${describeAdapter(report)})`);

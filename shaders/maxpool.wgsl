@@ -10,16 +10,7 @@ alias T = vec4f;
 alias T = f32;
 //#endif
 
-@compute @workgroup_size(64, 1, 1)
-fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x + gid.y * p.pitch;
-  if (i >= p.total) { return; }
-  let c = i % p.C;
-  let t = i / p.C;
-  let ox = t % p.OW;
-  let t2 = t / p.OW;
-  let oy = t2 % p.OH;
-  let n = t2 / p.OH;
+//#include nhwc.entry
   let iy0 = i32(oy * p.stride) - p.pad;
   let ix0 = i32(ox * p.stride) - p.pad;
   let base = n * p.H;

@@ -13,16 +13,7 @@ fn taps(o: u32, scale: f32, size: u32) -> vec3f {
   return vec3f(lo, hi, f - lo);
 }
 
-@compute @workgroup_size(64, 1, 1)
-fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x + gid.y * p.pitch;
-  if (i >= p.total) { return; }
-  let c = i % p.C;
-  let t = i / p.C;
-  let ox = t % p.OW;
-  let t2 = t / p.OW;
-  let oy = t2 % p.OH;
-  let n = t2 / p.OH;
+//#include nhwc.entry
   let ty = taps(oy, p.scaleH, p.H);
   let tx = taps(ox, p.scaleW, p.W);
   let y0 = (n * p.H + u32(ty.x)) * p.W;

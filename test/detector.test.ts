@@ -9,6 +9,8 @@ import { WeightFileError } from '../src/io/errors.ts';
 import { readTflite, type TfliteModel } from '../src/detect/tflite.ts';
 import { packTflite } from '../src/detect/tflite-graph.ts';
 import { createDetector, MODEL_FILES } from '../src/detect/detector.ts';
+import { makeDetector } from '../src/detect/factory.ts';
+import type { Platform } from '../src/platform/types.ts';
 import { nodePlatform } from '../src/platform/node.ts';
 import { runTfliteRef } from './reference/tflite.ts';
 import { letterboxRef } from './reference/letterbox.ts';
@@ -153,6 +155,11 @@ async function rejects(p: Promise<unknown>, re: RegExp): Promise<void> {
   assert.unreachable(`expected an error matching ${re}`);
 }
 
+async function message(p: Promise<unknown>): Promise<string> {
+  try { await p; } catch (e) { return (e as Error).message; }
+  return assert.unreachable('expected an error') as never;
+}
+
 test('detector: bad options and inputs are clear errors', async () => {
   const ctx = await gpu();
   await rejects(createDetector(nodePlatform, { model: 'medium' as 'short', device: ctx }), /use 'short' or 'full'/);
@@ -163,6 +170,22 @@ test('detector: bad options and inputs are clear errors', async () => {
   try {
     await rejects(det.detect({ data: new Uint8Array(10), width: 4, height: 4 }), /image data has 10 values/);
   } finally { await det.dispose(); }
+});
+
+test('detector: the missing- and wrong-file hints name the options of the API the caller used', async () => {
+  const ctx = await gpu();
+  // A browser has no package to fall back on: the file must be passed.
+  const browser: Platform = { ...nodePlatform, name: 'browser' };
+  const own = await message(createDetector(browser, { device: ctx }));
+  assert.match(own, /pass the face detector file: \{ file: URL of face_detection_short_range\.tflite \}/);
+  // createModel makes its detector through makeDetector: its option is detectorFile.
+  const viaModel = await message(makeDetector('full', browser, ctx));
+  assert.match(viaModel, /pass the face detector file: \{ detectorFile: URL of face_detection_full_range_sparse\.tflite \}/);
+  // The full range file for the short range model.
+  const wrong = await message(createDetector(nodePlatform, { model: 'short', file: bytesOf('full'), device: ctx }));
+  assert.match(wrong, /pass \{ model: 'full' \} to use this file, or \{ file: <face_detection_short_range\.tflite> \} for the short range model/);
+  const wrongViaModel = await message(makeDetector('short', nodePlatform, ctx, bytesOf('full')));
+  assert.match(wrongViaModel, /pass \{ detector: 'full' \} to use this file, or \{ detectorFile: <face_detection_short_range\.tflite> \}/);
 });
 
 test.run();

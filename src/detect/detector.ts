@@ -2,6 +2,7 @@
 // and checked once (tflite.ts, tflite-graph.ts), one compiled graph per image size (letterbox +
 // [-1, 1] normalisation on the GPU, the model, raw outputs read back), then MediaPipe's
 // post-processing (postprocess.ts). Per frame only the pixels are uploaded.
+import { GraphCache } from '../graph/cache.ts';
 import { CompiledGraph, WeightCache } from '../graph/compile.ts';
 import { Graph, type HostData, type Tuning } from '../graph/graph.ts';
 import { tuningFor, type ScheduleChoice } from '../graph/tuning.ts';
@@ -52,6 +53,13 @@ export interface RawDetections {
 
 interface Built { cg: CompiledGraph; words: number; geo: Letterbox }
 
+/** The names of the model and file options in the API the caller used, for error hints. */
+export interface DetectorOptionNames { model: string; file: string }
+/** createDetector's own options. */
+const DETECTOR_OPTIONS: DetectorOptionNames = { model: 'model', file: 'file' };
+/** createModel's, which makes its detector through detect/factory.ts. */
+export const MODEL_DETECTOR_OPTIONS: DetectorOptionNames = { model: 'detector', file: 'detectorFile' };
+
 const MAX_CACHED_GRAPHS = 4;
 
 /** The model's outputs by role: regressors [1, N, 16] and classificators [1, N, 1]. */
@@ -69,7 +77,7 @@ function outputRoles(p: PackedTflite): { regressors: string; scores: string; n: 
 }
 
 export class BlazeFaceDetector implements FaceDetector {
-  private graphs = new Map<string, Promise<Built>>();
+  private readonly graphs = new GraphCache<Built>(MAX_CACHED_GRAPHS);
   private readonly weightCache: WeightCache;
   private readonly roles: { regressors: string; scores: string; n: number };
   private disposed = false;
@@ -77,7 +85,7 @@ export class BlazeFaceDetector implements FaceDetector {
   readonly inputSize: number;
 
   private constructor(readonly platform: Platform, readonly ctx: GpuContext, readonly model: FaceModel, private readonly packed: PackedTflite,
-    readonly tuning: Tuning, readonly minScore: number | undefined) {
+    readonly tuning: Tuning, readonly minScore: number | undefined, names: DetectorOptionNames) {
     this.weightCache = new WeightCache(ctx.device);
     this.roles = outputRoles(packed);
     const [, H, W, C] = packed.inputShape;
@@ -85,40 +93,26 @@ export class BlazeFaceDetector implements FaceDetector {
     if (H !== W || H !== spec.inputSize || C !== 3 || this.roles.n !== spec.numBoxes) {
       fail(packed.model.file, `this is not the ${model} range BlazeFace model`, {
         expected: `input [1, ${spec.inputSize}, ${spec.inputSize}, 3] and ${spec.numBoxes} anchors`, found: `input [${packed.inputShape.join(', ')}] and ${this.roles.n} anchors`,
-        hint: `pass model: '${model === 'short' ? 'full' : 'short'}' or the ${MODEL_FILES[model]} file`,
+        hint: `pass { ${names.model}: '${model === 'short' ? 'full' : 'short'}' } to use this file, or { ${names.file}: <${MODEL_FILES[model]}> } for the ${model} range model`,
       });
     }
     this.inputSize = H;
   }
 
-  static async create(platform: Platform, opts: DetectorOptions = {}): Promise<BlazeFaceDetector> {
+  /** `names`: the option names the caller used (createDetector's, or createModel's), for the hints. */
+  static async create(platform: Platform, opts: DetectorOptions = {}, names = DETECTOR_OPTIONS): Promise<BlazeFaceDetector> {
     const model = opts.model ?? 'short';
     if (!(model in MODEL_FILES)) throw new InputError(`unknown face detector model ${JSON.stringify(model)}: use 'short' or 'full'`);
     if (opts.minScore !== undefined && !(opts.minScore >= 0 && opts.minScore <= 1)) throw new InputError(`minScore must be in 0..1, got ${opts.minScore}`);
-    const src = opts.file ?? defaultFile(platform, model);
+    const src = opts.file ?? defaultFile(platform, model, names);
     const packed = await loadModelFile(platform, { src, what: 'face detector' }, (bytes, name) => packTflite(readTflite(bytes, name)), opts.cache);
     const ctx = opts.device ?? await platform.getDevice({ adapter: opts.adapter });
-    return new BlazeFaceDetector(platform, ctx, model, packed, tuningFor(ctx, opts.schedule), opts.minScore);
+    return new BlazeFaceDetector(platform, ctx, model, packed, tuningFor(ctx, opts.schedule), opts.minScore, names);
   }
 
   /** The graph for images of this size (built once; a small LRU cache). */
   private graphFor(width: number, height: number, channels: 3 | 4): Promise<Built> {
-    const key = `${width}x${height}x${channels}`;
-    let p = this.graphs.get(key);
-    if (p) {
-      this.graphs.delete(key);
-      this.graphs.set(key, p);
-      return p;
-    }
-    p = this.build(width, height, channels);
-    p.catch(() => this.graphs.delete(key));
-    this.graphs.set(key, p);
-    if (this.graphs.size > MAX_CACHED_GRAPHS) {
-      const [oldKey, old] = this.graphs.entries().next().value as [string, Promise<Built>];
-      this.graphs.delete(oldKey);
-      old.then((b) => b.cg.dispose(), () => {});
-    }
-    return p;
+    return this.graphs.get(`${width}x${height}x${channels}`, () => this.build(width, height, channels));
   }
 
   private async build(width: number, height: number, channels: 3 | 4): Promise<Built> {
@@ -162,23 +156,21 @@ export class BlazeFaceDetector implements FaceDetector {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    const graphs = [...this.graphs.values()];
-    this.graphs.clear();
-    for (const p of graphs) await (await p.catch(() => null))?.cg.dispose();
+    await this.graphs.clear();
     this.weightCache.dispose();
   }
 }
 
 /** Node: the file shipped in @mediapipe/face_detection, resolved from this module. */
-function defaultFile(platform: Platform, model: FaceModel): string {
+function defaultFile(platform: Platform, model: FaceModel, names: DetectorOptionNames): string {
   const file = MODEL_FILES[model];
   if (platform.name === 'node') {
     try {
       return import.meta.resolve(`@mediapipe/face_detection/${file}`);
     } catch { /* not installed: below */ }
-    throw new InputError(`no face detector file given and @mediapipe/face_detection is not installed: run \`npm install @mediapipe/face_detection\` or pass { file: '.../${file}' }`);
+    throw new InputError(`no face detector file given and @mediapipe/face_detection is not installed: run \`npm install @mediapipe/face_detection\` or pass { ${names.file}: '.../${file}' }`);
   }
-  throw new InputError(`in browsers pass the face detector file: { file: URL of ${file} } (e.g. from https://cdn.jsdelivr.net/npm/@mediapipe/face_detection/${file})`);
+  throw new InputError(`in browsers pass the face detector file: { ${names.file}: URL of ${file} } (e.g. from https://cdn.jsdelivr.net/npm/@mediapipe/face_detection/${file})`);
 }
 
 /** createDetector(platform, { model: 'short' | 'full', file? }). */

@@ -1,7 +1,7 @@
 // How the model gets its face detector when the caller names one ('short' | 'full'): the seam
 // between the API (model/trans3dhead.ts) and the BlazeFace detector (detect/detector.ts).
 import type { BytesSource, GpuContext, Platform } from '../platform/types.ts';
-import { createDetector } from './detector.ts';
+import { BlazeFaceDetector, MODEL_DETECTOR_OPTIONS } from './detector.ts';
 import type { FaceDetector } from './types.ts';
 
 export type DetectorKind = 'short' | 'full';
@@ -19,7 +19,8 @@ export function setDetectorFactory(f: DetectorFactory | null): void { factory = 
 
 /** Makes the named detector on the model's device. */
 export async function makeDetector(kind: DetectorKind, platform: Platform, ctx: GpuContext, file?: BytesSource, cache?: boolean): Promise<FaceDetector> {
-  if (!factory) return createDetector(platform, { model: kind, file, device: ctx, cache });
+  // The hints of its errors name createModel's options (detector, detectorFile), which the caller set.
+  if (!factory) return BlazeFaceDetector.create(platform, { model: kind, file, device: ctx, cache }, MODEL_DETECTOR_OPTIONS);
   return factory(kind, platform, ctx, file, cache);
 }
 

@@ -436,6 +436,9 @@ export class CompiledGraph {
     this.queryReadback = this.buffer('queries.readback', 16 * n, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
   }
 
+  /** Whether dispose() was called (its runs fail; caches build the graph again). */
+  get isDisposed(): boolean { return this.disposed; }
+
   /** Frees every GPU buffer this graph owns (not the shared weights), after queued runs finish. */
   dispose(): Promise<void> {
     if (this.disposed) return Promise.resolve();

@@ -2,7 +2,7 @@
 import source from '../../shaders/concat.wgsl';
 import { numel, type Graph, type Tensor } from '../graph/graph.ts';
 import { kernel } from './kernel.ts';
-import { ceilDiv } from './wgsl.ts';
+import { grid1d } from './wgsl.ts';
 
 const CONCAT = kernel({
   name: 'concat', source,
@@ -29,12 +29,11 @@ export function concat(g: Graph, xs: readonly Tensor[], axis: number, name = `co
     const shape = acc.shape.map((d, i) => (i === ax ? d + b.shape[ax] : d));
     const y = g.tensor(k === xs.length - 1 ? name : `${name}.${k}`, shape);
     const total = numel(shape);
-    const groups = ceilDiv(total, 64);
-    const gx = Math.min(groups, g.tuning.maxWorkgroupsPerDim);
+    const { workgroups, pitch } = grid1d(total, g.tuning.maxWorkgroupsPerDim);
     CONCAT.add(g, y.name, {
       inputs: { a: acc, b }, outputs: { y },
-      uniforms: { la: acc.shape[ax] * inner, lb: b.shape[ax] * inner, total, pitch: gx * 64 },
-      workgroups: [gx, ceilDiv(groups, gx), 1],
+      uniforms: { la: acc.shape[ax] * inner, lb: b.shape[ax] * inner, total, pitch },
+      workgroups,
     });
     acc = y;
   }

@@ -1,8 +1,9 @@
 // Depthwise conv2d over NHWC (shaders/depthwise_conv.wgsl): BlazeFace's 3x3 depthwise layers.
 import source from '../../shaders/depthwise_conv.wgsl';
+import nhwc from '../../shaders/nhwc.wgsl';
 import type { Graph, Tensor } from '../graph/graph.ts';
 import { kernel } from './kernel.ts';
-import { ceilDiv } from './wgsl.ts';
+import { grid1d } from './wgsl.ts';
 
 const DEPTHWISE = kernel({
   name: 'depthwise_conv', source,
@@ -11,6 +12,7 @@ const DEPTHWISE = kernel({
     total: 'u32', C: 'u32', H: 'u32', W: 'u32', OH: 'u32', OW: 'u32',
     strideH: 'u32', strideW: 'u32', padTop: 'i32', padLeft: 'i32', relu: 'u32', pitch: 'u32',
   },
+  include: { nhwc },
 });
 
 export interface DepthwiseOptions {
@@ -45,14 +47,13 @@ export function depthwiseConv2d(g: Graph, x: Tensor, weight: Tensor, opts: Depth
   const vec4 = C % 4 === 0;
   const Cu = vec4 ? C / 4 : C;
   const total = B * OH * OW * Cu;
-  const groups = ceilDiv(total, 64);
-  const gx = Math.min(groups, g.tuning.maxWorkgroupsPerDim);
+  const { workgroups, pitch } = grid1d(total, g.tuning.maxWorkgroupsPerDim);
   const y = g.tensor(name, [B, OH, OW, C]);
   DEPTHWISE.add(g, name, {
     inputs: { x, w: weight, bias: opts.bias }, outputs: { y },
-    uniforms: { total, C: Cu, H, W, OH, OW, strideH: sh, strideW: sw, padTop: pt, padLeft: pl, relu: Number(!!opts.relu), pitch: gx * 64 },
+    uniforms: { total, C: Cu, H, W, OH, OW, strideH: sh, strideW: sw, padTop: pt, padLeft: pl, relu: Number(!!opts.relu), pitch },
     flags: { VEC4: vec4, KH, KW, UNROLL: opts.unroll ?? g.tuning.kind === 'swiftshader' },
-    workgroups: [gx, ceilDiv(groups, gx), 1],
+    workgroups,
     flops: 2 * B * OH * OW * C * KH * KW,
   });
   return y;

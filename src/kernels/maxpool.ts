@@ -1,14 +1,16 @@
 // Max pooling over NHWC (shaders/maxpool.wgsl); the ResNet stem uses 3x3, stride 2, padding 1.
 import source from '../../shaders/maxpool.wgsl';
+import nhwc from '../../shaders/nhwc.wgsl';
 import type { Graph, Tensor } from '../graph/graph.ts';
 import { convOut } from './conv2d.ts';
 import { kernel } from './kernel.ts';
-import { ceilDiv } from './wgsl.ts';
+import { grid1d } from './wgsl.ts';
 
 const MAXPOOL = kernel({
   name: 'maxpool', source,
   inputs: { x: 'T' }, outputs: { y: 'T' },
   uniforms: { total: 'u32', C: 'u32', H: 'u32', W: 'u32', OH: 'u32', OW: 'u32', K: 'u32', stride: 'u32', pad: 'i32', pitch: 'u32' },
+  include: { nhwc },
 });
 
 export interface MaxPoolOptions { kernel?: number; stride?: number; pad?: number; name?: string }
@@ -25,14 +27,13 @@ export function maxpool2d(g: Graph, x: Tensor, opts: MaxPoolOptions = {}): Tenso
   const vec4 = C % 4 === 0;
   const Cu = vec4 ? C / 4 : C;
   const total = B * OH * OW * Cu;
-  const groups = ceilDiv(total, 64);
-  const gx = Math.min(groups, g.tuning.maxWorkgroupsPerDim);
+  const { workgroups, pitch } = grid1d(total, g.tuning.maxWorkgroupsPerDim);
   const y = g.tensor(name, [B, OH, OW, C]);
   MAXPOOL.add(g, name, {
     inputs: { x }, outputs: { y },
-    uniforms: { total, C: Cu, H, W, OH, OW, K: k, stride: s, pad, pitch: gx * 64 },
+    uniforms: { total, C: Cu, H, W, OH, OW, K: k, stride: s, pad, pitch },
     flags: { VEC4: vec4 },
-    workgroups: [gx, ceilDiv(groups, gx), 1],
+    workgroups,
     flops: B * OH * OW * C * k * k,
   });
   return y;

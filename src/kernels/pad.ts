@@ -3,7 +3,7 @@
 import source from '../../shaders/pad.wgsl';
 import { numel, type Graph, type Tensor } from '../graph/graph.ts';
 import { kernel } from './kernel.ts';
-import { ceilDiv } from './wgsl.ts';
+import { grid1d } from './wgsl.ts';
 
 const PAD = kernel({
   name: 'pad', source,
@@ -22,13 +22,12 @@ export function pad(g: Graph, x: Tensor, pads: readonly (readonly [number, numbe
   const out = inn.map((d, i) => d + before[i] + (i < lead ? 0 : pads[i - lead][1]));
   const y = g.tensor(name, out.slice(lead));
   const total = numel(out);
-  const groups = ceilDiv(total, 64);
-  const gx = Math.min(groups, g.tuning.maxWorkgroupsPerDim);
+  const { workgroups, pitch } = grid1d(total, g.tuning.maxWorkgroupsPerDim);
   const v4 = (a: number[]) => [a[0], a[1], a[2], a[3]] as const;
   PAD.add(g, name, {
     inputs: { x }, outputs: { y },
-    uniforms: { dims: v4(out), before: v4(before), inn: v4(inn), total, pitch: gx * 64 },
-    workgroups: [gx, ceilDiv(groups, gx), 1],
+    uniforms: { dims: v4(out), before: v4(before), inn: v4(inn), total, pitch },
+    workgroups,
   });
   return y;
 }

@@ -155,3 +155,13 @@ function number(text: string, flags: Record<string, boolean | number>): string {
 }
 
 export const ceilDiv = (a: number, b: number): number => Math.ceil(a / b);
+
+/**
+ * `total` invocations in workgroups of `wg` laid out as a 2D grid, since one dimension holds at
+ * most maxPerDim workgroups: the shader's flat index is gid.x + gid.y * pitch.
+ */
+export function grid1d(total: number, maxPerDim: number, wg = 64): { workgroups: [number, number, number]; pitch: number } {
+  const groups = ceilDiv(total, wg);
+  const gx = Math.min(groups, maxPerDim);
+  return { workgroups: [gx, ceilDiv(groups, gx), 1], pitch: gx * wg };
+}

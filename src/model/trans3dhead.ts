@@ -2,6 +2,7 @@
 // (network.ts) per (image size, channels, batch) in a small LRU cache, batches images of one
 // size, and turns graph outputs into results; per run only the pixels, the crop geometry and
 // the poses are uploaded.
+import { GraphCache } from '../graph/cache.ts';
 import { CompiledGraph, WeightCache, type ProfileResult } from '../graph/compile.ts';
 import type { HostData } from '../graph/graph.ts';
 import type { Tuning } from '../graph/graph.ts';
@@ -178,7 +179,7 @@ const MAX_CACHED_GRAPHS = 4;
 const MAX_HEADS_PER_RUN = 8;
 
 export class Trans3DHead {
-  private graphs = new Map<string, Promise<BuiltGraph>>();
+  private readonly graphs = new GraphCache<BuiltGraph>(MAX_CACHED_GRAPHS);
   private weightCache: WeightCache;
   private disposed = false;
 
@@ -246,22 +247,7 @@ export class Trans3DHead {
 
   /** Builds (once) the graph for images of this size and batch; later runs reuse it. */
   private graphFor(width: number, height: number, channels: 3 | 4, batch: number): Promise<BuiltGraph> {
-    const key = `${width}x${height}x${channels}x${batch}`;
-    let p = this.graphs.get(key);
-    if (p) {
-      this.graphs.delete(key); // LRU: move to the end
-      this.graphs.set(key, p);
-      return p;
-    }
-    p = this.build(width, height, channels, batch);
-    p.catch(() => this.graphs.delete(key));
-    this.graphs.set(key, p);
-    if (this.graphs.size > MAX_CACHED_GRAPHS) {
-      const [oldKey, old] = this.graphs.entries().next().value as [string, Promise<BuiltGraph>];
-      this.graphs.delete(oldKey);
-      old.then((b) => b.cg.dispose(), () => {});
-    }
-    return p;
+    return this.graphs.get(`${width}x${height}x${channels}x${batch}`, () => this.build(width, height, channels, batch));
   }
 
   private async build(width: number, height: number, channels: 3 | 4, batch: number): Promise<BuiltGraph> {
@@ -551,9 +537,7 @@ export class Trans3DHead {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    const graphs = [...this.graphs.values()];
-    this.graphs.clear();
-    for (const p of graphs) await (await p.catch(() => null))?.cg.dispose();
+    await this.graphs.clear();
     this.weightCache.dispose();
     const det = this.detectorMade;
     this.detectorMade = null;
@@ -563,7 +547,7 @@ export class Trans3DHead {
   /** GPU buffers the model holds now (graphs + weights), for leak checks. */
   async gpuBufferCount(): Promise<number> {
     let n = this.weightCache.count;
-    for (const p of this.graphs.values()) n += (await p.catch(() => null))?.cg.ownedBuffers ?? 0;
+    for (const b of await this.graphs.built()) n += b.cg.ownedBuffers;
     return n;
   }
 }

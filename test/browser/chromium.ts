@@ -1,9 +1,9 @@
 // Shared by the browser tests: Debian's headless Chromium with WebGPU on SwiftShader
 // (ENGINE.md), driven by playwright-core (which never downloads a browser of its own here),
 // the bundles built fresh, and the repository served on loopback.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { extname, join } from 'node:path';
 import { chromium, type BrowserContext, type ConsoleMessage, type Page } from 'playwright-core';
 // @ts-expect-error: plain .mjs scripts without type declarations
 import { build } from '../../scripts/build.mjs';
@@ -27,12 +27,16 @@ export const CHROMIUM_ARGS = [
 
 export interface Browser { context: BrowserContext; page: Page; url: string; logs: string[]; close(): Promise<void> }
 
-/** Builds the bundles, serves the repository, launches Chromium with a fresh profile. Fails loudly without Chromium. */
-export async function openBrowser(opts: { args?: string[] } = {}): Promise<Browser> {
+function requireChromium(): void {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`${CHROMIUM} is missing: the browser tests need Debian's Chromium (WebGPU on SwiftShader). ` +
       'Install it with: sudo apt-get install chromium (or bash scripts/setup-debian.sh); or set CHROMIUM_PATH.');
   }
+}
+
+/** Builds the bundles, serves the repository, launches Chromium with a fresh profile. Fails loudly without Chromium. */
+export async function openBrowser(opts: { args?: string[] } = {}): Promise<Browser> {
+  requireChromium();
   // TRANS3DHEAD_SKIP_BUILD=1 tests the dist/ already there (e.g. a build made elsewhere).
   if (process.env.TRANS3DHEAD_SKIP_BUILD !== '1') await build({ quiet: true });
   const server = await serve({ port: 0 });
@@ -58,4 +62,37 @@ export async function openBrowser(opts: { args?: string[] } = {}): Promise<Brows
       rmSync(profile, { recursive: true, force: true });
     },
   };
+}
+
+export interface OfflinePage { page: Page; logs: string[]; close(): Promise<void> }
+
+const TYPES: Record<string, string> = { '.js': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html' };
+
+/**
+ * Chromium with one page and nothing served but from this machine (the reference runners:
+ * MediaPipe's solution, TensorFlow's TFLite runtime): http://localhost/ is `html`, another
+ * localhost path is the file `fileFor(path)` names (404 when it gives none or the file is
+ * absent), any other host is refused. Console messages and page errors go to `logs`.
+ */
+export async function openOfflinePage(html: string, fileFor: (path: string) => string | null): Promise<OfflinePage> {
+  requireChromium();
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
+  const logs: string[] = [];
+  try {
+    const page = await browser.newPage();
+    page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
+    page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+    await page.route('**/*', async (route) => {
+      const url = new URL(route.request().url());
+      if (url.hostname !== 'localhost') return route.abort();
+      if (url.pathname === '/') return route.fulfill({ status: 200, contentType: 'text/html', body: html });
+      const file = fileFor(url.pathname);
+      if (file && existsSync(file)) return route.fulfill({ status: 200, contentType: TYPES[extname(file)] ?? 'application/octet-stream', body: readFileSync(file) });
+      return route.fulfill({ status: 404, body: 'not found' });
+    });
+    return { page, logs, close: () => browser.close() };
+  } catch (e) {
+    await browser.close();
+    throw e;
+  }
 }

@@ -2,10 +2,8 @@
 // solution) in Debian's headless Chromium on RGBA images, offline: every request the page makes is
 // answered from the package folder by Playwright's router, nothing leaves the machine.
 // Used by scripts/make-detect-fixtures.ts to record the reference detections.
-import { existsSync, readFileSync } from 'node:fs';
-import { extname, join } from 'node:path';
-import { chromium } from 'playwright-core';
-import { CHROMIUM, CHROMIUM_ARGS } from './chromium.ts';
+import { join } from 'node:path';
+import { openOfflinePage } from './chromium.ts';
 import type { RgbaImage } from '../detect-images.ts';
 import { findPackage } from '../detect-parity-helpers.ts';
 
@@ -18,7 +16,6 @@ export interface MediaPipeFace {
   score: number | null;
 }
 
-const TYPES: Record<string, string> = { '.js': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html' };
 const PAGE = `<!doctype html><meta charset="utf-8"><script src="/mp/face_detection.js"></script><body></body>`;
 
 /**
@@ -30,25 +27,14 @@ export interface MediaPipeVariant { name: string; model: 'short' | 'full'; repla
 /** Detections per variant per image, in image pixels. */
 export async function runMediaPipe(images: RgbaImage[], variants: MediaPipeVariant[], minDetectionConfidence: number | null): Promise<Record<string, Record<string, MediaPipeFace[]>>> {
   const pkg = findPackage();
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
-  const logs: string[] = [];
   let current: MediaPipeVariant | undefined;
+  const { page, logs, close } = await openOfflinePage(PAGE, (path) => {
+    if (!path.startsWith('/mp/')) return null;
+    let name = path.slice(4).replace(/[^\w.-]/g, '');
+    if (current?.replace && name === current.replace.requested) name = current.replace.file;
+    return join(pkg, name);
+  });
   try {
-    const page = await browser.newPage();
-    page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
-    page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
-    await page.route('**/*', async (route) => {
-      const url = new URL(route.request().url());
-      if (url.hostname !== 'localhost') return route.abort();
-      if (url.pathname === '/') return route.fulfill({ status: 200, contentType: 'text/html', body: PAGE });
-      if (url.pathname.startsWith('/mp/')) {
-        let name = url.pathname.slice(4).replace(/[^\w.-]/g, '');
-        if (current?.replace && name === current.replace.requested) name = current.replace.file;
-        const file = join(pkg, name);
-        if (existsSync(file)) return route.fulfill({ status: 200, contentType: TYPES[extname(file)] ?? 'application/octet-stream', body: readFileSync(file) });
-      }
-      return route.fulfill({ status: 404, body: 'not found' });
-    });
     const out: Record<string, Record<string, MediaPipeFace[]>> = {};
     for (const variant of variants) {
       current = variant;
@@ -105,6 +91,6 @@ export async function runMediaPipe(images: RgbaImage[], variants: MediaPipeVaria
     throw new Error(`MediaPipe in Chromium failed: ${(e as Error).message}\n${logs.slice(-20).join('\n')}`);
   } finally {
     if (process.env.DEBUG_MEDIAPIPE) console.error(logs.join('\n'));
-    await browser.close();
+    await close();
   }
 }

@@ -4,10 +4,9 @@
 // logits) for a given input tensor, which MediaPipe's solution does not expose: with them the
 // post-processing is checked end to end against MediaPipe's detections before (and independently
 // of) our own detector graph, and our graph's raw outputs can be compared tensor by tensor.
-import { existsSync, readFileSync } from 'node:fs';
-import { extname, join } from 'node:path';
-import { chromium } from 'playwright-core';
-import { CHROMIUM, CHROMIUM_ARGS } from './chromium.ts';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { openOfflinePage } from './chromium.ts';
 
 export interface RawOutputs { regressors: Float32Array; scores: Float32Array }
 
@@ -21,7 +20,6 @@ export function findTfjs(): string {
   return dir;
 }
 
-const TYPES: Record<string, string> = { '.js': 'text/javascript', '.wasm': 'application/wasm' };
 const PAGE = `<!doctype html><meta charset="utf-8">
 <script src="/m/@tensorflow/tfjs-core/dist/tf-core.min.js"></script>
 <script src="/m/@tensorflow/tfjs-backend-cpu/dist/tf-backend-cpu.min.js"></script>
@@ -32,24 +30,13 @@ export interface ReferenceJob { modelFile: string; size: number; inputs: Float32
 /** Runs each job's model on its NHWC input tensors (size x size x 3), one browser for all; raw outputs per job. */
 export async function runTfliteReference(jobs: ReferenceJob[]): Promise<RawOutputs[][]> {
   const modules = findTfjs();
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
-  const logs: string[] = [];
+  const { page, logs, close } = await openOfflinePage(PAGE, (path) => {
+    const job = /^\/model(\d+)\.tflite$/.exec(path);
+    if (job) return jobs[Number(job[1])]?.modelFile ?? null;
+    if (path.startsWith('/m/') && !path.includes('..')) return join(modules, decodeURIComponent(path.slice(3)));
+    return null;
+  });
   try {
-    const page = await browser.newPage();
-    page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
-    page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
-    await page.route('**/*', async (route) => {
-      const url = new URL(route.request().url());
-      if (url.hostname !== 'localhost') return route.abort();
-      if (url.pathname === '/') return route.fulfill({ status: 200, contentType: 'text/html', body: PAGE });
-      const job = /^\/model(\d+)\.tflite$/.exec(url.pathname);
-      if (job) return route.fulfill({ status: 200, body: readFileSync(jobs[Number(job[1])].modelFile) });
-      if (url.pathname.startsWith('/m/') && !url.pathname.includes('..')) {
-        const file = join(modules, decodeURIComponent(url.pathname.slice(3)));
-        if (existsSync(file)) return route.fulfill({ status: 200, contentType: TYPES[extname(file)] ?? 'application/octet-stream', body: readFileSync(file) });
-      }
-      return route.fulfill({ status: 404, body: 'not found' });
-    });
     await page.goto('http://localhost/');
     await page.evaluate(async () => {
       const g = window as unknown as { tf: any; tflite: any };
@@ -90,6 +77,6 @@ export async function runTfliteReference(jobs: ReferenceJob[]): Promise<RawOutpu
   } catch (e) {
     throw new Error(`TFLite reference in Chromium failed: ${(e as Error).message}\n${logs.slice(-20).join('\n')}`);
   } finally {
-    await browser.close();
+    await close();
   }
 }

@@ -1,13 +1,14 @@
-// Child process for test/adapters.test.ts: the full-size built-in model on the sample photo, on
-// the adapter / limits / schedule chosen by the TRANS3DHEAD_* environment variables; writes the
-// outputs and the adapter to the JSON file named by argv[2].
+// Child process for test/adapters.test.ts: the full-size model on the seeded default weights and
+// the sample photo (bench/seeded-model.ts, as the GPU check's expected outputs), on the adapter /
+// limits / schedule chosen by the TRANS3DHEAD_* environment variables; writes the outputs and
+// the adapter to the JSON file named by argv[2].
 import { writeFileSync } from 'node:fs';
-import { nodePlatform, releaseDevice } from '../../src/platform/node.ts';
-import { Trans3DHead } from '../../src/model/trans3dhead.ts';
+import { releaseDevice } from '../../src/platform/node.ts';
+import { runWhole, seededModel } from '../../bench/seeded-model.ts';
 
 const t0 = performance.now();
-const model = await Trans3DHead.create(nodePlatform, {});
-const r = await model.run('test/fixtures/astronaut-head.png', { box: 'image' });
+const { model } = await seededModel();
+const r = await runWhole(model);
 const firstMs = performance.now() - t0;
 writeFileSync(process.argv[2], JSON.stringify({
   adapter: model.ctx.adapter, tuning: model.tuning, firstMs,
