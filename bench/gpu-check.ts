@@ -12,13 +12,15 @@
 //   --test-files a,b         only these of them (default all; --quick: the fast ones, QUICK_TESTS)
 //   --test-timeout S         per test file (default 300 on a GPU, 1800 on a CPU adapter)
 //   --out file               the JSON (default $OUT/gpu-check.json, else .cache/gpu-check.json)
+//   --variants / --no-variants  batch 1 with f16 and int8 weights and, with shader-f16, f16
+//                            compute (default: on a GPU only; issue 16's speed and drift)
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { nodePlatform, getDevice, releaseDevice } from '../src/platform/node.ts';
 import { describeAdapter } from '../src/platform/types.ts';
-import type { HeadResult } from '../src/model/trans3dhead.ts';
+import { Trans3DHead, type HeadResult } from '../src/model/trans3dhead.ts';
 import type { NodeTiming } from '../src/graph/compile.ts';
 import { compare, summarise, TOLERANCES, VERTEX_STRIDE, type Summary } from './gpu-check-compare.ts';
 import { DEFAULT_WEIGHTS_SEED, runWhole, SAMPLE_IMAGE, seededModel } from './seeded-model.ts';
@@ -35,6 +37,8 @@ const { values: opt } = parseArgs({
     'test-timeout': { type: 'string' },
     out: { type: 'string' },
     image: { type: 'string', default: SAMPLE_IMAGE },
+    variants: { type: 'boolean' },
+    'no-variants': { type: 'boolean' },
   },
 });
 const quick = opt.quick!;
@@ -120,7 +124,7 @@ if (opt.tests) {
 
 // ---- 3. The full model on seeded weights, against the CPU adapter's outputs ----
 log(`full model: built-in default weights (seed ${DEFAULT_WEIGHTS_SEED}, untrained), synthetic FLAME`);
-const { model, weightsSha256 } = await seededModel(ctx);
+const { model, weightsSha256, weights: weightBytes } = await seededModel(ctx);
 const image = await nodePlatform.decodeImage(opt.image);
 log(`weights sha256 ${weightsSha256.slice(0, 16)}...; image ${opt.image} ${image.width}x${image.height}`);
 
@@ -255,6 +259,48 @@ for (const batch of batches) {
   }
   save();
 }
+
+// ---- 4b. Compact weights and f16 compute at batch 1 (issue 16): speed, and drift against f32 ----
+const runVariants = opt['no-variants'] ? false : opt.variants ?? !cpu;
+if (runVariants) {
+  const base = (await model.runBatch([image]))[0]!;
+  const variants: { weightFormat: 'f32' | 'f16' | 'int8'; compute: 'f32' | 'f16' }[] = [
+    { weightFormat: 'f16', compute: 'f32' }, { weightFormat: 'int8', compute: 'f32' },
+  ];
+  if (ctx.device.features.has('shader-f16')) variants.push({ weightFormat: 'f32', compute: 'f16' }, { weightFormat: 'f16', compute: 'f16' });
+  const rows: Record<string, unknown>[] = [];
+  out.variants = { note: 'batch 1, the seeded untrained weights converted at load (weightFormat); drift against f32 weights and compute', rows };
+  const f32Row = (benches as { batch: number; msMedian?: number; gpuMsTimestamps?: number | null }[]).find((b) => b.batch === 1);
+  log(`variants: ${variants.map((v) => `${v.weightFormat}/${v.compute}`).join(', ')} (f32/f32: ${f32Row?.msMedian?.toFixed(2) ?? '-'} ms)`);
+  for (const v of variants) {
+    try {
+      const tb = performance.now();
+      const m = await Trans3DHead.create(nodePlatform, { weights: weightBytes, device: ctx, ...v });
+      const buildMs = performance.now() - tb;
+      try {
+        const [r] = await m.runBatch([image]);
+        const ms: number[] = [];
+        const start = performance.now();
+        while (ms.length < (quick ? 2 : 200) && (ms.length < 3 || (performance.now() - start) / 1000 < Math.min(maxSeconds, 3))) {
+          const t = performance.now(); await m.runBatch([image]); ms.push(performance.now() - t);
+        }
+        const gpu: number[] = [];
+        if (ctx.timestamps) for (let i = 0; i < profileRuns; i++) gpu.push((await m.profile(image, {}, 1)).profile.gpuMs);
+        let lm = 0;
+        for (let i = 0; i < r!.landmarks.length; i += 2) lm = Math.max(lm, Math.hypot(r!.landmarks[i]! - base.landmarks[i]!, r!.landmarks[i + 1]! - base.landmarks[i + 1]!));
+        const pose = Math.max(...(['pitch', 'yaw', 'roll'] as const).map((k) => Math.abs(r!.pose[k] - base.pose[k])));
+        const row = { ...v, weightBytes: m.weightBytes, buildMs, msMedian: pct(ms, 0.5), gpuMsTimestamps: gpu.length ? pct(gpu, 0.5) : null, driftLandmarksPx: lm, driftPoseDeg: pose };
+        rows.push(row);
+        console.log(`  weights ${v.weightFormat} compute ${v.compute}: ${row.msMedian.toFixed(2)} ms median, GPU ${row.gpuMsTimestamps?.toFixed(2) ?? '-'} ms, ${(m.weightBytes / 2 ** 20).toFixed(1)} MiB weights; drift ${lm.toFixed(3)} px, ${pose.toFixed(3)} deg`);
+      } finally { await m.dispose(); }
+    } catch (e) {
+      failures++;
+      rows.push({ ...v, error: (e as Error).stack ?? String(e) });
+      console.log(`  weights ${v.weightFormat} compute ${v.compute}: FAILED ${(e as Error).stack ?? e}`);
+    }
+    save();
+  }
+} else out.variants = { note: cpu ? 'not run on a CPU adapter (pass --variants)' : 'not run (--no-variants)' };
 
 if (!benches.some((b) => !b.skipped && !b.error)) {
   parity.notChecked = 'no batch could run on this adapter, so its outputs were not checked';

@@ -23,14 +23,16 @@ function weightsDigest(sd: StateDict): string {
 
 /**
  * The full-size model on the seeded default weights and the synthetic FLAME, on `device` (default:
- * the adapter, limits and schedule the TRANS3DHEAD_* variables choose); with the weights' sha256.
+ * the adapter, limits and schedule the TRANS3DHEAD_* variables choose); with the weights' sha256
+ * and their safetensors bytes (for models of other weight formats on the same weights).
  */
-export async function seededModel(device?: GpuContext): Promise<{ model: Trans3DHead; weightsSha256: string }> {
+export async function seededModel(device?: GpuContext): Promise<{ model: Trans3DHead; weightsSha256: string; weights: Uint8Array }> {
   const sd = defaultWeights(DEFAULT_CONFIG);
   const weightsSha256 = weightsDigest(sd);
-  const model = await Trans3DHead.create(nodePlatform, { weights: weightsToSafetensors(sd, DEFAULT_CONFIG, { synthetic: 'true' }), device });
+  const weights = weightsToSafetensors(sd, DEFAULT_CONFIG, { synthetic: 'true' });
+  const model = await Trans3DHead.create(nodePlatform, { weights, device });
   sd.clear();
-  return { model, weightsSha256 };
+  return { model, weightsSha256, weights };
 }
 
 /** One run of the model on an image (a path, or decoded), the whole image as the crop. */

@@ -31,7 +31,7 @@ if (process.platform !== 'linux' || process.arch !== 'x64') fail(`the GPU machin
 // Test files that exercise kernels on the adapter (CPU references or committed small-config
 // goldens). Left out: the PyTorch parity tests (.torch.test.ts: 170 MB of fixtures; CI runs them),
 // device/robustness (they spawn TS sources and the CLI), pure-CPU reader and pose tests.
-const KERNEL_TESTS = ['attention', 'backbone', 'conv2d', 'decoder', 'elementwise', 'executor', 'flame', 'gemm', 'kernel',
+const KERNEL_TESTS = ['attention', 'backbone', 'compact', 'compute-f16', 'conv2d', 'decoder', 'elementwise', 'executor', 'flame', 'gemm', 'kernel',
   'layernorm', 'maxpool', 'mean', 'model', 'network', 'preprocess', 'qamem'].map((n) => `test/${n}.test.ts`);
 
 rmSync(STAGE, { recursive: true, force: true });

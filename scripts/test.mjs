@@ -25,7 +25,7 @@ const SWIFTSHADER = { TRANS3DHEAD_ADAPTER: 'swiftshader', TRANS3DHEAD_LIMITS: 'a
 const SWIFTSHADER_SPEC_GPU = { TRANS3DHEAD_ADAPTER: 'swiftshader', TRANS3DHEAD_LIMITS: 'default', TRANS3DHEAD_SCHEDULE: 'gpu' };
 const LAVAPIPE = { TRANS3DHEAD_ADAPTER: 'lavapipe', TRANS3DHEAD_LIMITS: 'adapter', TRANS3DHEAD_SCHEDULE: 'auto' };
 // The suites whose results depend on the adapter: kernels, executor, the model graph.
-const ADAPTER_SUITES = /(^|\/)(attention|backbone|compact|conv2d|decoder|depthwise_conv|detector|device|elementwise|executor|flame|flame-dynamic|gemm|kernel|layernorm|maxpool|mean|model|network|preprocess|qamem|tflite-ops)\.test\.ts$/;
+const ADAPTER_SUITES = /(^|\/)(attention|backbone|compact|compute-f16|conv2d|decoder|depthwise_conv|detector|device|elementwise|executor|flame|flame-dynamic|gemm|kernel|layernorm|maxpool|mean|model|network|preprocess|qamem|tflite-ops)\.test\.ts$/;
 const FILE_TIMEOUT_MS = Number(process.env.TEST_FILE_TIMEOUT_MS ?? 15 * 60 * 1000);
 
 const all = readdirSync('test').filter((f) => f.endsWith('.test.ts')).sort().map((f) => join('test', f));

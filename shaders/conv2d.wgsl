@@ -128,11 +128,11 @@ const KV: u32 = 1u;
 //#if KVEC4
       var v = vec4f(0.0);
       if (ok) { v = x[idx / 4u]; }
-      for (var q = 0u; q < 4u; q++) { tileA[(kq + q) * TILE_M + aM[t]] = v[q]; }
+      for (var q = 0u; q < 4u; q++) { tileA[(kq + q) * TILE_M + aM[t]] = CT(v[q]); }
 //#else
       var v = 0.0;
       if (ok) { v = x[idx]; }
-      tileA[kq * TILE_M + aM[t]] = v;
+      tileA[kq * TILE_M + aM[t]] = CT(v);
 //#endif
     }
 //#include matmul.tiled_step

@@ -59,7 +59,7 @@ alias BW = E;
       let r = tileRow + m; let k = k0 + kk;
       var v = 0.0;
       if (r < p.M && k < p.K) { v = a[(z * p.M + r) * p.K + k]; }
-      tileA[kk * TILE_M + m] = v;
+      tileA[kk * TILE_M + m] = CT(v);
     }
 //#include matmul.tiled_step
   }

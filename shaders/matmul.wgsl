@@ -11,10 +11,20 @@
 // output column); both accumulate in f32. Optional `wscale` (E, per output column) multiplies the
 // sums before the epilogue: the int8 scale times 127. The kernel's `b` element type is BW.
 // B is only read through bAt (one element) and bAt4 (4 consecutive elements at a multiple of 4).
+// F16 (the `compute: 'f16'` option, `shader-f16` adapters): A and B enter the products as f16
+// (CT; f16 weights by bitcast, no unpack), each group of 4 K steps is summed in f16, and the
+// groups accumulate in f32, as does the epilogue. Without F16, CT is f32 and the code is as before.
 // Register tiles are named variables unrolled by //#for: SwiftShader's Subzero keeps
 // function-scope arrays in memory.
 
 //#part consts
+//#if F16
+enable f16;   // hoisted to the top of the module by src/kernels/kernel.ts
+alias CT = f16;
+//#else
+alias CT = f32;
+//#endif
+alias CT4 = vec4<CT>;
 const TM: u32 = {{TM}};
 const TN4: u32 = {{TN4}};
 const BK: u32 = {{BK}};
@@ -64,16 +74,19 @@ fn store4(z: u32, r: u32, col: u32, v: vec4f) {
 
 //#part bload
 // B's element loads (the flags above); REDUCE variants, which bind no b, leave this part out.
-//#if BF16
-fn bAt(i: u32) -> f32 { return unpack2x16float(b[i >> 1u])[i & 1u]; }
-fn bAt4(i4: u32) -> vec4f { return vec4f(unpack2x16float(b[2u * i4]), unpack2x16float(b[2u * i4 + 1u])); }
+//#if BF16 && F16
+fn bAt(i: u32) -> CT { return bitcast<vec2h>(b[i >> 1u])[i & 1u]; }
+fn bAt4(i4: u32) -> CT4 { return CT4(bitcast<vec2h>(b[2u * i4]), bitcast<vec2h>(b[2u * i4 + 1u])); }
+//#elif BF16
+fn bAt(i: u32) -> CT { return unpack2x16float(b[i >> 1u])[i & 1u]; }
+fn bAt4(i4: u32) -> CT4 { return CT4(unpack2x16float(b[2u * i4]), unpack2x16float(b[2u * i4 + 1u])); }
 //#elif BI8
-fn bAt(i: u32) -> f32 { return unpack4x8snorm(b[i >> 2u])[i & 3u]; }
-fn bAt4(i4: u32) -> vec4f { return unpack4x8snorm(b[i4]); }
+fn bAt(i: u32) -> CT { return CT(unpack4x8snorm(b[i >> 2u])[i & 3u]); }
+fn bAt4(i4: u32) -> CT4 { return CT4(unpack4x8snorm(b[i4])); }
 //#elif NVEC4
-fn bAt4(i4: u32) -> vec4f { return b[i4]; }
+fn bAt4(i4: u32) -> CT4 { return CT4(b[i4]); }
 //#else
-fn bAt(i: u32) -> f32 { return b[i]; }
+fn bAt(i: u32) -> CT { return CT(b[i]); }
 //#endif
 //#endpart
 
@@ -124,19 +137,23 @@ fn main_registers(@builtin(global_invocation_id) gid: vec3u) {
       let bRow = vec4u(k * p.N);
 //#for j in 0..TN4
       let bi$j = bc$j + bRow;
-      let b$j_0 = vec4f(bAt(bi$j.x), bAt(bi$j.y), bAt(bi$j.z), bAt(bi$j.w));
-      let b$j_1 = vec4f(bAt(bi$j.x + p.N), bAt(bi$j.y + p.N), bAt(bi$j.z + p.N), bAt(bi$j.w + p.N));
-      let b$j_2 = vec4f(bAt(bi$j.x + 2u * p.N), bAt(bi$j.y + 2u * p.N), bAt(bi$j.z + 2u * p.N), bAt(bi$j.w + 2u * p.N));
-      let b$j_3 = vec4f(bAt(bi$j.x + 3u * p.N), bAt(bi$j.y + 3u * p.N), bAt(bi$j.z + 3u * p.N), bAt(bi$j.w + 3u * p.N));
+      let b$j_0 = CT4(bAt(bi$j.x), bAt(bi$j.y), bAt(bi$j.z), bAt(bi$j.w));
+      let b$j_1 = CT4(bAt(bi$j.x + p.N), bAt(bi$j.y + p.N), bAt(bi$j.z + p.N), bAt(bi$j.w + p.N));
+      let b$j_2 = CT4(bAt(bi$j.x + 2u * p.N), bAt(bi$j.y + 2u * p.N), bAt(bi$j.z + 2u * p.N), bAt(bi$j.w + 2u * p.N));
+      let b$j_3 = CT4(bAt(bi$j.x + 3u * p.N), bAt(bi$j.y + 3u * p.N), bAt(bi$j.z + 3u * p.N), bAt(bi$j.w + 3u * p.N));
 //#endfor
 //#endif
 //#for i in 0..TM
-      let a$i = %A%;
+      let a$i = CT4(%A%);
 //#for j in 0..TN4
+//#if F16
+      acc$i_$j += vec4f(a$i.x * b$j_0 + a$i.y * b$j_1 + a$i.z * b$j_2 + a$i.w * b$j_3);
+//#else
       acc$i_$j += vec4f(a$i.x) * b$j_0;
       acc$i_$j += vec4f(a$i.y) * b$j_1;
       acc$i_$j += vec4f(a$i.z) * b$j_2;
       acc$i_$j += vec4f(a$i.w) * b$j_3;
+//#endif
 //#endfor
 //#endfor
 //#else
@@ -149,13 +166,17 @@ fn main_registers(@builtin(global_invocation_id) gid: vec3u) {
       let bRow = vec4u(k * p.N);
 //#for j in 0..TN4
       let bi$j = bc$j + bRow;
-      let b$j = vec4f(bAt(bi$j.x), bAt(bi$j.y), bAt(bi$j.z), bAt(bi$j.w));
+      let b$j = CT4(bAt(bi$j.x), bAt(bi$j.y), bAt(bi$j.z), bAt(bi$j.w));
 //#endfor
 //#endif
 //#for i in 0..TM
-      let a$i = vec4f(%A%);
+      let a$i = CT4(CT(%A%));
 //#for j in 0..TN4
+//#if F16
+      acc$i_$j += vec4f(a$i * b$j);
+//#else
       acc$i_$j += a$i * b$j;
+//#endif
 //#endfor
 //#endfor
 //#endif
@@ -173,8 +194,8 @@ fn main_registers(@builtin(global_invocation_id) gid: vec3u) {
 // Workgroup-memory schedule: tiles of TILE_M x BK of A and BK x TILE_N of B per K step.
 const TILE_M: u32 = {{TILE_M}};
 const TILE_N: u32 = {{TILE_N}};
-var<workgroup> tileA: array<f32, BK * TILE_M>;          // [k][m]
-var<workgroup> tileB: array<vec4f, BK * TILE_N / 4u>;   // [k][n/4]
+var<workgroup> tileA: array<CT, BK * TILE_M>;          // [k][m]
+var<workgroup> tileB: array<CT4, BK * TILE_N / 4u>;   // [k][n/4]
 //#endpart
 
 //#part tiled_entry
@@ -197,7 +218,7 @@ fn main_tiled(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) l
       let n4 = e % (TILE_N / 4u);
       let kr = k0 + kk;
       let col = tileCol + 4u * n4;
-      var v = vec4f(0.0);
+      var v = CT4(0.0);
       if ((kr < ke) & (col < p.N)) {
 //#if NVEC4
         v = bAt4(bBase(z) / 4u + kr * (p.N / 4u) + col / 4u);
@@ -209,6 +230,22 @@ fn main_tiled(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) l
       tileB[kk * (TILE_N / 4u) + n4] = v;
     }
     workgroupBarrier();
+//#if F16
+    // Groups of 4 K steps summed in f16, accumulated in f32 (BK is a multiple of 4: gemm.ts).
+    for (var kk = 0u; kk < BK; kk += 4u) {
+      var bv: array<CT4, 4u * TN4>;
+      for (var q = 0u; q < 4u; q++) {
+        for (var j = 0u; j < TN4; j++) { bv[q * TN4 + j] = tileB[(kk + q) * (TILE_N / 4u) + lid.x + j * WG_X]; }
+      }
+      for (var i = 0u; i < TM; i++) {
+        let m = kk * TILE_M + lid.y + i * WG_Y;
+        let a0 = tileA[m]; let a1 = tileA[m + TILE_M]; let a2 = tileA[m + 2u * TILE_M]; let a3 = tileA[m + 3u * TILE_M];
+        for (var j = 0u; j < TN4; j++) {
+          acc[i * TN4 + j] += vec4f(a0 * bv[j] + a1 * bv[TN4 + j] + a2 * bv[2u * TN4 + j] + a3 * bv[3u * TN4 + j]);
+        }
+      }
+    }
+//#else
     for (var kk = 0u; kk < BK; kk++) {
       var bv: array<vec4f, TN4>;
       for (var j = 0u; j < TN4; j++) { bv[j] = tileB[kk * (TILE_N / 4u) + lid.x + j * WG_X]; }
@@ -217,6 +254,7 @@ fn main_tiled(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) l
         for (var j = 0u; j < TN4; j++) { acc[i * TN4 + j] = fma(av, bv[j], acc[i * TN4 + j]); }
       }
     }
+//#endif
     workgroupBarrier();
 //#endpart
 

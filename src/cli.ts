@@ -12,7 +12,7 @@ import { WEIGHT_FORMATS, type WeightFormat } from './kernels/weights.ts';
 import { decodeImage } from './platform/node-io.ts';
 import { nodePlatform, releaseDevice } from './platform/node.ts';
 import { ADAPTER_CHOICES, describeAdapter, LIMITS_MODES, type AdapterChoice, type LimitsMode } from './platform/types.ts';
-import { SCHEDULE_CHOICES } from './graph/tuning.ts';
+import { COMPUTE_CHOICES, SCHEDULE_CHOICES } from './graph/tuning.ts';
 import { DadDataset } from './eval/dataset.ts';
 import { evaluateDataset, findSubsets, flameEmbedding, formatReport, padToCanvas, plan } from './eval/evaluate.ts';
 
@@ -22,17 +22,19 @@ const USAGE = `trans3dhead: 3D head alignment (Trans3DHead) on WebGPU
                   [--flame-landmarks file]... [--box x,y,w,h|image] [--max-heads N] [--detector short|full]
                   [--detector-file face_detection_*.tflite]
                   [--out result.json] [--overlay out.png]
-                  [--nhead N] [--strip-prefix p] [--adapter A] [--limits L] [--schedule S] [--no-cache]
+                  [--nhead N] [--strip-prefix p] [--adapter A] [--limits L] [--schedule S] [--compute C] [--no-cache]
   trans3dhead convert in.pth out.safetensors [--dtype f32|f16|int8 [--keep-f16 regexp|none]...] [--strip-prefix p] [--nhead N]
   trans3dhead convert-flame generic_model.pkl|model.npz out.safetensors [--flame-landmarks file]...
   trans3dhead eval <dataset dir|split.json> [--split val] --weights w.pth [--flame f] [--flame-landmarks file]...
                   [--subsets DIR] [--head-indices head_indices.npy] [--face-indices face.npy]
-                  [--out report.json] [--limit N] [--nhead N] [--adapter A] [--limits L] [--schedule S] [--no-cache]
+                  [--out report.json] [--limit N] [--nhead N] [--adapter A] [--limits L] [--schedule S] [--compute C] [--no-cache]
   trans3dhead info [--adapter A] [--limits L]
 
   --adapter auto|gpu|swiftshader|lavapipe   (default: env TRANS3DHEAD_ADAPTER, else auto)
   --limits adapter|default                   default = only the WebGPU spec-default limits
   --schedule auto|cpu|gpu                    force the CPU (register) or GPU (tiled) kernels
+  --compute f32|f16                          f16: convolutions and linear layers multiply in f16
+                                             (adapters with shader-f16; default f32)
   --no-cache                                 download http(s) model files every time, keep nothing
                                              (default: kept in $TRANS3DHEAD_CACHE, else
                                              $XDG_CACHE_HOME/trans3dhead, else ~/.cache/trans3dhead)
@@ -51,10 +53,10 @@ class UsageError extends Error {}
 // missing value or a stray argument is a usage error, never silently ignored.
 const str = { type: 'string' } as const;
 const COMMANDS: Record<string, { positionals: boolean; options: NonNullable<ParseArgsConfig['options']> }> = {
-  run: { positionals: true, options: { weights: str, flame: str, 'flame-landmarks': { type: 'string', multiple: true }, box: str, 'max-heads': str, detector: str, 'detector-file': str, out: str, overlay: str, nhead: str, 'strip-prefix': str, adapter: str, limits: str, schedule: str, 'no-cache': { type: 'boolean' } } },
+  run: { positionals: true, options: { weights: str, flame: str, 'flame-landmarks': { type: 'string', multiple: true }, box: str, 'max-heads': str, detector: str, 'detector-file': str, out: str, overlay: str, nhead: str, 'strip-prefix': str, adapter: str, limits: str, schedule: str, compute: str, 'no-cache': { type: 'boolean' } } },
   convert: { positionals: true, options: { 'strip-prefix': str, nhead: str, dtype: str, 'keep-f16': { type: 'string', multiple: true } } },
   'convert-flame': { positionals: true, options: { 'flame-landmarks': { type: 'string', multiple: true } } },
-  eval: { positionals: true, options: { split: str, weights: str, flame: str, 'flame-landmarks': { type: 'string', multiple: true }, subsets: str, 'head-indices': str, 'face-indices': str, out: str, limit: str, nhead: str, 'strip-prefix': str, adapter: str, limits: str, schedule: str, 'no-cache': { type: 'boolean' } } },
+  eval: { positionals: true, options: { split: str, weights: str, flame: str, 'flame-landmarks': { type: 'string', multiple: true }, subsets: str, 'head-indices': str, 'face-indices': str, out: str, limit: str, nhead: str, 'strip-prefix': str, adapter: str, limits: str, schedule: str, compute: str, 'no-cache': { type: 'boolean' } } },
   info: { positionals: false, options: { adapter: str, limits: str } },
 };
 
@@ -125,7 +127,7 @@ async function run({ pos, one, many, flag }: Args): Promise<void> {
   const model = await Trans3DHead.create(nodePlatform, {
     weights: one('weights'), flame: one('flame'), flameLandmarks: many('flame-landmarks'),
     stripPrefix: one('strip-prefix'), config: parseNhead(one('nhead')), ...deviceChoice(one),
-    schedule: choice('--schedule', one('schedule'), SCHEDULE_CHOICES), detector, detectorFile: one('detector-file'), cache: !flag('no-cache'),
+    schedule: choice('--schedule', one('schedule'), SCHEDULE_CHOICES), compute: choice('--compute', one('compute'), COMPUTE_CHOICES), detector, detectorFile: one('detector-file'), cache: !flag('no-cache'),
   });
   try {
     if (model.synthetic.weights || model.synthetic.flame) {
@@ -205,7 +207,7 @@ async function evalCommand({ pos, one, many, flag }: Args): Promise<void> {
   const model = await Trans3DHead.create(nodePlatform, {
     weights: one('weights'), flame: one('flame'), flameLandmarks: many('flame-landmarks'),
     stripPrefix: one('strip-prefix'), config: parseNhead(one('nhead')), ...deviceChoice(one),
-    schedule: choice('--schedule', one('schedule'), SCHEDULE_CHOICES), cache: !flag('no-cache'),
+    schedule: choice('--schedule', one('schedule'), SCHEDULE_CHOICES), compute: choice('--compute', one('compute'), COMPUTE_CHOICES), cache: !flag('no-cache'),
   });
   try {
     if (model.synthetic.flame) process.stderr.write('trans3dhead: note: no --flame: using the synthetic FLAME (right only for synthetic data made with it).\n');

@@ -29,6 +29,7 @@ test('unknown options, missing values and stray arguments are usage errors; noth
     [['run', PHOTO, '--adapter', 'lavapip', '--out', out], /--adapter lavapip: expected one of auto, gpu, swiftshader, lavapipe/],
     [['info', '--limits', 'max'], /--limits max: expected one of adapter, default/],
     [['run', PHOTO, '--schedule', 'fast', '--out', out], /--schedule fast: expected one of auto, cpu, gpu/],
+    [['run', PHOTO, '--compute', 'f64', '--out', out], /--compute f64: expected one of f32, f16/],
   ];
   for (const [args, message] of cases) {
     const r = cli(...args);

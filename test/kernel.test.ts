@@ -127,4 +127,14 @@ test('kernel: //#include pastes a part with its argument; unknown parts and wron
   assert.throws(() => includeParts('//#include lib.plain A=1', { lib }), /takes no argument, given A/);
 });
 
+test('kernel: enable directives from any part of a variant go first, once; other variants have none', () => {
+  const lib = '//#part half\n//#if F16\nenable f16;   // a comment\nalias T = f16;\n//#else\nalias T = f32;\n//#endif\n//#endpart\n';
+  const K = kernel({ name: 'h', source: `//#include lib.half\n//#if F16\nenable f16;\n//#endif\n${AXPY}`, include: { lib }, inputs: { x: 'f32', 'bias?': 'f32' }, outputs: { y: 'f32' }, uniforms: { n: 'u32', alpha: 'f32' } });
+  const half = K.shader({ inputs: ['x'], outputs: ['y'] }, { F16: true });
+  assert.is(half.split('\n')[0], 'enable f16;');
+  assert.is(half.match(/enable f16;/g)!.length, 1);
+  assert.match(half, 'alias T = f16;');
+  assert.not.match(K.shader({ inputs: ['x'], outputs: ['y'] }, { F16: false }), 'enable');
+});
+
 test.run();

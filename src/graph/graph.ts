@@ -70,10 +70,13 @@ export interface Tuning {
   maxInvocations: number;
   maxWorkgroupsPerDim: number;
   maxStorageBuffers: number;
+  /** Matmul-core arithmetic in f16 (products and 4-term partial sums; f32 accumulation): the
+   *  `compute: 'f16'` option, on adapters with `shader-f16`. */
+  f16: boolean;
 }
 
 export const DEFAULT_TUNING: Tuning = {
-  kind: 'gpu', cpuLike: false, maxWorkgroupStorage: 16384, maxInvocations: 256, maxWorkgroupsPerDim: 65535, maxStorageBuffers: 8,
+  kind: 'gpu', cpuLike: false, maxWorkgroupStorage: 16384, maxInvocations: 256, maxWorkgroupsPerDim: 65535, maxStorageBuffers: 8, f16: false,
 };
 
 export function numel(shape: readonly number[]): number {

@@ -3,12 +3,16 @@
 // the same matmul core). The adapter's kind comes from its report (platform/types.ts kindOf),
 // the one definition describeAdapter also uses.
 import type { AdapterKind, GpuContext } from '../platform/types.ts';
-import { pickOption } from '../platform/types.ts';
+import { describeAdapter, pickOption } from '../platform/types.ts';
 import type { Tuning } from './graph.ts';
 
 /** Which schedules kernels use: 'cpu' = register-blocked (CPU adapters), 'gpu' = workgroup-memory tiles. */
 export type ScheduleChoice = 'auto' | 'cpu' | 'gpu';
 export const SCHEDULE_CHOICES: readonly ScheduleChoice[] = ['auto', 'cpu', 'gpu'];
+
+/** Arithmetic of the matmul core (gemm, conv): 'f32', or 'f16' products with f32 accumulation. */
+export type ComputePrecision = 'f32' | 'f16';
+export const COMPUTE_CHOICES: readonly ComputePrecision[] = ['f32', 'f16'];
 
 /**
  * A GEMM-like schedule. `registers`: each invocation owns TM x 4*TN4 outputs in registers, no
@@ -71,13 +75,25 @@ export function matmulTiles(t: Tuning, M: number, N: number): MatmulTiles {
   return { ...base, TM, TN4: Math.min(base.TN4, Math.ceil(N / 4)) };
 }
 
+/** The matmul core's F16 flag for these tiles: its tiled schedule sums K in groups of 4. */
+export function f16Flag(t: Tuning, tiles: MatmulTiles, where: string): boolean {
+  if (t.f16 && tiles.schedule === 'tiled' && tiles.BK % 4) throw new Error(`${where}: compute 'f16' needs BK to be a multiple of 4 (tiles have BK ${tiles.BK})`);
+  return t.f16;
+}
+
 /**
  * Kernel choices for a device: CPU adapters get register-blocked schedules unless `schedule` (or
  * env TRANS3DHEAD_SCHEDULE) forces one, which is how the GPU schedules are tested on CPU adapters.
+ * `compute` 'f16' (no env variable: tests and tolerances assume f32) needs `shader-f16`.
  */
-export function tuningFor(ctx: GpuContext, schedule?: ScheduleChoice): Tuning {
-  const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env.TRANS3DHEAD_SCHEDULE;
-  const s = pickOption<ScheduleChoice>(schedule ? 'the schedule option' : 'TRANS3DHEAD_SCHEDULE', schedule ?? env, SCHEDULE_CHOICES, 'auto');
+export function tuningFor(ctx: GpuContext, schedule?: ScheduleChoice, compute?: ComputePrecision): Tuning {
+  const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env;
+  const s = pickOption<ScheduleChoice>(schedule ? 'the schedule option' : 'TRANS3DHEAD_SCHEDULE', schedule ?? env?.TRANS3DHEAD_SCHEDULE, SCHEDULE_CHOICES, 'auto');
+  const c = pickOption<ComputePrecision>('the compute option', compute, COMPUTE_CHOICES, 'f32');
+  if (c === 'f16' && !ctx.device.features.has('shader-f16')) {
+    throw new TypeError(`compute 'f16' needs the WebGPU feature shader-f16, which this device (${describeAdapter(ctx.adapter)}) lacks` +
+      ` (SwiftShader has none; lavapipe from Mesa 25 and most GPUs have it). Use compute 'f32' (the default) or another adapter.`);
+  }
   // The DEVICE's limits: a device gets the spec defaults unless it asked for more, whatever the adapter offers.
   const l = ctx.device.limits;
   return {
@@ -87,5 +103,6 @@ export function tuningFor(ctx: GpuContext, schedule?: ScheduleChoice): Tuning {
     maxInvocations: l.maxComputeInvocationsPerWorkgroup,
     maxWorkgroupsPerDim: l.maxComputeWorkgroupsPerDimension,
     maxStorageBuffers: l.maxStorageBuffersPerShaderStage,
+    f16: c === 'f16',
   };
 }

@@ -4,7 +4,7 @@ import source from '../../shaders/conv2d.wgsl';
 import matmul from '../../shaders/matmul.wgsl';
 import type { Graph, Tensor, Tuning } from '../graph/graph.ts';
 import { gemm } from './gemm.ts';
-import { matmulTiles, type MatmulTiles } from '../graph/tuning.ts';
+import { f16Flag, matmulTiles, type MatmulTiles } from '../graph/tuning.ts';
 import { kernel } from './kernel.ts';
 import { ceilDiv } from './wgsl.ts';
 import { isPacked, matmulB, reshapePacked, type MatrixWeight } from './weights.ts';
@@ -121,7 +121,7 @@ export function conv2d(g: Graph, x: Tensor, weight: MatrixWeight, opts: Conv2dOp
 
   const bw = matmulB(weight);
   const flags = {
-    KVEC4: cvec4, NVEC4: nvec4, SPLIT: splits > 1, REDUCE: false, ...bw.flags,
+    KVEC4: cvec4, NVEC4: nvec4, SPLIT: splits > 1, REDUCE: false, ...bw.flags, F16: f16Flag(g.tuning, t, name),
     TM: t.TM, TN4: t.TN4, BK: t.BK, TILE_M: tileM, TILE_N: tileN, LA,
   };
   const relu = Number(!!opts.relu);
@@ -147,7 +147,7 @@ export function conv2d(g: Graph, x: Tensor, weight: MatrixWeight, opts: Conv2dOp
       inputs: { part: convOutT, bias: opts.bias, residual: opts.residual },
       outputs: { y },
       uniforms: { M, N, splits, pitch: gx * 64, relu },
-      flags: { ...flags, SPLIT: false, REDUCE: true, WSCALE: false },
+      flags: { ...flags, SPLIT: false, REDUCE: true, WSCALE: false, F16: false },
       entryPoint: 'main_reduce',
       workgroups: [gx, ceilDiv(groups, gx), 1],
       flops: M * N * (splits - 1),

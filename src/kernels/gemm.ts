@@ -2,7 +2,7 @@
 import source from '../../shaders/gemm.wgsl';
 import matmul from '../../shaders/matmul.wgsl';
 import { numel, type Graph, type Tensor, type Tuning } from '../graph/graph.ts';
-import { matmulTiles, type MatmulTiles } from '../graph/tuning.ts';
+import { f16Flag, matmulTiles, type MatmulTiles } from '../graph/tuning.ts';
 import { kernel } from './kernel.ts';
 import { ceilDiv } from './wgsl.ts';
 import { isPacked, matmulB, type MatrixWeight } from './weights.ts';
@@ -60,7 +60,7 @@ export function gemm(g: Graph, A: Tensor, B: MatrixWeight, opts: GemmOptions = {
     outputs: { y: C },
     uniforms: { M, N, K, strideB: bBatch === 1 ? 0 : K * N, relu: Number(!!opts.relu) },
     flags: {
-      KVEC4: vec4, NVEC4: vec4, SPLIT: false, ...bw.flags,
+      KVEC4: vec4, NVEC4: vec4, SPLIT: false, ...bw.flags, F16: f16Flag(g.tuning, t, name),
       TM: t.TM, TN4: t.TN4, BK: t.BK, TILE_M: t.schedule === 'tiled' ? tileM : 4, TILE_N: t.schedule === 'tiled' ? tileN : 4,
     },
     entryPoint: t.schedule === 'tiled' ? 'main_tiled' : 'main_registers',

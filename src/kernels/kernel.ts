@@ -120,9 +120,12 @@ export class Kernel<I extends string, O extends string, U extends Record<string,
       if (s.flag in flags && Boolean(flags[s.flag]) !== has) throw new Error(`${where}: flag ${s.flag} is set from whether ${s.name} is bound; do not pass it`);
       all[s.flag] = has;
     }
-    const body = specialize(this.source, all);
+    // WGSL wants `enable` directives before every declaration: a variant's (an included part's)
+    // are moved to the top, ahead of the generated bindings.
+    const enables: string[] = [];
+    const body = specialize(this.source, all).replace(/^[ \t]*(enable\s+[\w\s,]+;)[ \t]*(\/\/.*)?$/gm, (_, e: string) => { if (!enables.includes(e)) enables.push(e); return ''; });
     const used = identifiers(body);
-    const lines: string[] = [`// Bindings of kernel ${this.name}, generated from its declaration (src/kernels/kernel.ts).`];
+    const lines: string[] = [...enables, `// Bindings of kernel ${this.name}, generated from its declaration (src/kernels/kernel.ts).`];
     let binding = 0;
     const declare = (slots: Slot[], names: readonly string[], access: string) => {
       for (const s of slots) {

@@ -6,7 +6,7 @@ import { GraphCache } from '../graph/cache.ts';
 import { CompiledGraph, WeightCache, type ProfileResult } from '../graph/compile.ts';
 import type { HostData } from '../graph/graph.ts';
 import type { Tuning } from '../graph/graph.ts';
-import { tuningFor, type ScheduleChoice } from '../graph/tuning.ts';
+import { tuningFor, type ComputePrecision, type ScheduleChoice } from '../graph/tuning.ts';
 import { WeightFileError } from '../io/errors.ts';
 import { readFlame, type FlameArrays } from '../io/flame.ts';
 import { WEIGHT_FORMATS, type WeightFormat } from '../kernels/weights.ts';
@@ -45,6 +45,13 @@ export interface CreateModelOptions {
   limits?: LimitsMode;
   /** Kernel schedules: 'auto' (by adapter), or force 'cpu' / 'gpu' ones (default env TRANS3DHEAD_SCHEDULE). */
   schedule?: ScheduleChoice;
+  /**
+   * Arithmetic of the convolutions and linear layers (the matmul core): 'f32' (default), or 'f16'
+   * products summed in f16 over 4 K steps and accumulated in f32, on adapters with `shader-f16`
+   * (lavapipe, most GPUs; not SwiftShader: a clear error there). Attention, QAMem, norms, FLAME
+   * and the face detector stay f32. Measured in bench/README ("f16 compute").
+   */
+  compute?: ComputePrecision;
   /**
    * Compile every pipeline now (default true), by building and warming the graph of one
    * crop-sized image: the first run then starts at once (on lavapipe, which compiles at the
@@ -212,7 +219,7 @@ export class Trans3DHead {
     const format = opts.weightFormat ?? w.dtype;
     if (!(WEIGHT_FORMATS as readonly string[]).includes(format)) throw new InputError(`weightFormat must be one of ${WEIGHT_FORMATS.join(', ')}, got ${JSON.stringify(format)}`);
     const weights = packNetwork(w.sd, w.config, flame, format, w.keepF16);
-    const model = new Trans3DHead(platform, ctx, w.config, weights, flame, { weights: w.synthetic, flame: flame.synthetic }, tuningFor(ctx, opts.schedule));
+    const model = new Trans3DHead(platform, ctx, w.config, weights, flame, { weights: w.synthetic, flame: flame.synthetic }, tuningFor(ctx, opts.schedule, opts.compute));
     model.detectorChoice = det ?? 'short';
     model.detectorFile = opts.detectorFile;
     model.detectorCache = opts.cache;

@@ -116,7 +116,7 @@ export function adapterReport(adapter: GPUAdapter, device: GPUDevice, backend: A
 /** The device descriptor shared by both platforms: the limits asked for and the optional features we use. */
 export function deviceDescriptor(adapter: GPUAdapter, limits: LimitsMode = 'adapter'): GPUDeviceDescriptor {
   const requiredFeatures: GPUFeatureName[] = [];
-  for (const f of ['timestamp-query'] as GPUFeatureName[]) if (adapter.features.has(f)) requiredFeatures.push(f);
+  for (const f of ['timestamp-query', 'shader-f16'] as GPUFeatureName[]) if (adapter.features.has(f)) requiredFeatures.push(f);
   const requiredLimits: Record<string, number> = {};
   if (limits === 'adapter') for (const k of WANTED_LIMITS) requiredLimits[k] = (adapter.limits as unknown as Record<string, number>)[k];
   return { requiredFeatures, requiredLimits, label: 'trans3dhead' };
